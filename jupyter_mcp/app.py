@@ -1,0 +1,121 @@
+"""The Jupyter Server extension: configuration, the /mcp handler and the lifecycle."""
+
+import asyncio
+import contextlib
+import os
+
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
+from traitlets import Float, Int, Unicode, default
+
+from .bridge import ASGIHandler
+from .rooms import Rooms
+from .tools import create_server
+
+MCP_PATH = "/mcp"
+
+
+class MCPExtension(ExtensionApp):
+    """Serves an MCP server at <base_url>mcp, on Jupyter's port and behind its auth."""
+
+    name = "jupyter_mcp"
+    app_name = "Jupyter MCP"
+    description = "MCP server on the live collaborative notebooks of this Jupyter server"
+    load_other_extensions = True
+
+    server_name = Unicode(
+        config=True,
+        help="""Name of the MCP server, shown to MCP clients and to JupyterLab users as the name
+        of the agent's cursor. Default: $MCP_SERVER_NAME, else 'jupyter'.""",
+    )
+    room_idle_timeout = Float(
+        config=True,
+        help="""Seconds after which a notebook room that only MCP opened, and that nobody is
+        connected to, is saved and closed. Default: $MCP_ROOM_IDLE_TIMEOUT_SEC, else 600.""",
+    )
+    presence_timeout = Float(
+        60.0,
+        config=True,
+        help="Seconds after its last tool call on a notebook that the agent stops showing there.",
+    )
+    max_source_chars = Int(
+        1_000_000, config=True, help="Largest cell source, in characters, that the tools accept."
+    )
+
+    @default("server_name")
+    def _default_server_name(self) -> str:
+        return os.environ.get("MCP_SERVER_NAME") or "jupyter"
+
+    @default("room_idle_timeout")
+    def _default_room_idle_timeout(self) -> float:
+        return float(os.environ.get("MCP_ROOM_IDLE_TIMEOUT_SEC") or 600)
+
+    def initialize_handlers(self) -> None:
+        self.rooms = Rooms(
+            self.serverapp,
+            user={
+                "username": self.server_name,
+                "name": self.server_name,
+                "display_name": self.server_name,
+                "initials": self.server_name[:2].upper(),
+                "color": "var(--jp-collaborator-color7)",
+            },
+        )
+        self.mcp = create_server(
+            self.serverapp,
+            self.rooms,
+            name=self.server_name,
+            max_source_chars=self.max_source_chars,
+        )
+        self.asgi_app = self.mcp.http_app(path=MCP_PATH, host_origin_protection=False)
+        self._lifespan_ready = asyncio.Event()
+        self._lifespan_stop = asyncio.Event()
+        self.handlers.append(
+            (
+                r"/mcp/?",
+                ASGIHandler,
+                {"app": self.asgi_app, "asgi_path": MCP_PATH, "ready": self._lifespan_ready},
+            )
+        )
+
+    @property
+    def mcp_url(self) -> str:
+        return url_path_join(self.serverapp.connection_url, "mcp")
+
+    async def _start_jupyter_server_extension(self, serverapp: object) -> None:
+        self._lifespan_task = asyncio.create_task(self._run_lifespan())
+        self._sweeper_task = asyncio.create_task(self._run_sweeper())
+        await self._lifespan_ready.wait()
+        self.log.info("MCP server '%s' at %s", self.server_name, self.mcp_url)
+
+    async def _run_lifespan(self) -> None:
+        # anyio scopes must be entered and left in one task: this one, for the server's life.
+        async with self.asgi_app.router.lifespan_context(self.asgi_app):
+            self._lifespan_ready.set()
+            await self._lifespan_stop.wait()
+
+    async def _run_sweeper(self) -> None:
+        interval = min(10.0, max(0.2, min(self.room_idle_timeout, self.presence_timeout) / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.rooms.sweep(self.room_idle_timeout, self.presence_timeout)
+            except Exception:
+                self.log.exception("jupyter_mcp: sweeping idle rooms failed")
+
+    async def stop_extension(self) -> None:
+        # Take the documents before the first await: the collaboration extension stops its
+        # rooms concurrently, cancelling their pending autosaves.
+        open_rooms = self.rooms.snapshot()
+        for path, content, clients in open_rooms:
+            try:
+                await self.rooms.save(path, content)
+            except Exception:
+                self.log.exception("jupyter_mcp: saving %s at shutdown failed", path)
+            for client in clients:
+                # An open collaboration websocket keeps the server process from exiting.
+                client.close(1001, "server shutting down")
+        self._sweeper_task.cancel()
+        self._lifespan_stop.set()
+        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+            await asyncio.wait_for(self._lifespan_task, 5)

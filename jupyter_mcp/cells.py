@@ -1,0 +1,119 @@
+"""Cell edits on a live YNotebook, made the way a collaborator would make them."""
+
+import asyncio
+from typing import Any
+from uuid import uuid4
+
+from jupyter_ydoc import YNotebook
+from jupyter_ydoc.utils import cast_all
+from pycrdt import Map
+
+from .errors import NotebookError
+
+CELL_TYPES = ("code", "markdown", "raw")
+
+
+def locate(nb: YNotebook, index: int | None, cell_id: str | None) -> int:
+    """The position of the cell named by exactly one of `index` and `cell_id`."""
+    if (index is None) == (cell_id is None):
+        raise NotebookError("Name the cell by exactly one of 'index' or 'cell_id'.")
+    count = len(nb.ycells)
+    if cell_id is not None:
+        for i, ycell in enumerate(nb.ycells):
+            if ycell.get("id") == cell_id:
+                return i
+        raise NotebookError(
+            f"No cell has id '{cell_id}'; notebook_get lists the cells with their ids."
+        )
+    assert index is not None
+    if not 0 <= index < count:
+        raise NotebookError(
+            f"Cell index {index} is out of range: the notebook has {count} cells "
+            f"(indices 0 to {count - 1})."
+        )
+    return index
+
+
+def check_cell_type(cell_type: str) -> None:
+    if cell_type not in CELL_TYPES:
+        raise NotebookError(f"cell_type must be one of {', '.join(CELL_TYPES)}; got '{cell_type}'.")
+
+
+def view(nb: YNotebook, index: int) -> dict[str, Any]:
+    """The cell as nbformat has it, with its id and index."""
+    cell = nb.ycells[index].to_py()
+    cell.pop("execution_state", None)
+    cast_all(cell, float, int)  # Yjs stores numbers such as execution_count as floats
+    return {"index": index, **cell}
+
+
+def update(nb: YNotebook, index: int, source: str, cell_type: str | None) -> None:
+    """Change a cell's source as a minimal text edit; keep its id, place and metadata.
+
+    A change of cell type replaces the cell (same id, source and metadata) in one transaction,
+    as JupyterLab does, since its cell models are typed.
+    """
+    ycell: Map = nb.ycells[index]
+    if cell_type is None or cell_type == ycell["cell_type"]:
+        nb.set_cell(index, source=source)
+        return
+    cell = {
+        "id": ycell["id"],
+        "cell_type": cell_type,
+        "source": source,
+        "metadata": ycell["metadata"].to_py() if "metadata" in ycell else {},
+    }
+    if cell_type == "code":
+        cell.update(outputs=[], execution_count=None)
+    with nb.ydoc.transaction():
+        nb.ycells[index] = nb.create_ycell(cell)
+
+
+def insert(nb: YNotebook, index: int, source: str, cell_type: str) -> str:
+    """Insert a new cell at `index` (0..len); return its id."""
+    cell: dict[str, Any] = {
+        "id": str(uuid4()),
+        "cell_type": cell_type,
+        "source": source,
+        "metadata": {},
+    }
+    if cell_type == "code":
+        cell.update(outputs=[], execution_count=None)
+    nb.ycells.insert(index, nb.create_ycell(cell))
+    return cell["id"]
+
+
+def insert_position(nb: YNotebook, index: int | None, cell_id: str | None) -> int:
+    """Where `cell_insert` puts a cell: at `index` (-1 or len appends), before `cell_id`, or
+    at the end when neither is given."""
+    count = len(nb.ycells)
+    if index is not None and cell_id is not None:
+        raise NotebookError("Give either 'index' or 'cell_id', not both.")
+    if cell_id is not None:
+        return locate(nb, None, cell_id)
+    if index is None or index == -1:
+        return count
+    if not 0 <= index <= count:
+        raise NotebookError(
+            f"Insert index {index} is out of range: use 0 to {count}, or -1 to append."
+        )
+    return index
+
+
+async def watch(nb: YNotebook, timeout: float) -> dict[str, Any]:
+    """Wait for the first change to the cells or notebook metadata, up to `timeout` seconds.
+
+    Subscribes with pycrdt directly: YNotebook.observe would drop every other observer of the
+    document, the room's autosave among them.
+    """
+    changed = asyncio.Event()
+    targets = [nb.ycells, nb.ydoc.get("meta", type=Map)]
+    subscriptions = [(t, t.observe_deep(lambda _events: changed.set())) for t in targets]
+    try:
+        await asyncio.wait_for(changed.wait(), timeout)
+    except asyncio.TimeoutError:
+        return {"changed": False}
+    finally:
+        for target, subscription in subscriptions:
+            target.unobserve(subscription)
+    return {"changed": True, "cell_count": len(nb.ycells)}

@@ -1,0 +1,75 @@
+"""`jupyter mcp`: the launcher with the product's defaults."""
+
+import argparse
+import os
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+DEFAULT_PORT = 8888
+
+
+def lab_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The `jupyter lab` command line and environment for the product's defaults."""
+    workspace = Path(args.workspace).expanduser()
+    workspace.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    token_file = env.get("JUPYTER_TOKEN_FILE", "")
+    if token_file and Path(token_file).is_file():
+        token = Path(token_file).read_text().strip()
+    elif env.get("JUPYTER_TOKEN"):
+        token = env["JUPYTER_TOKEN"]
+    else:
+        # Jupyter would generate one too, but this process must know it to print the URLs.
+        token = secrets.token_urlsafe(32)
+        env.pop("JUPYTER_TOKEN_FILE", None)
+    env["JUPYTER_TOKEN"] = token
+    argv = [
+        shutil.which("jupyter-lab") or "jupyter-lab",
+        f"--ServerApp.ip={args.ip}",
+        f"--ServerApp.port={args.port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={workspace}",
+        "--ServerApp.open_browser=False",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")
+    return argv + extra, env
+
+
+def lab(args: argparse.Namespace, extra: list[str]) -> int:
+    argv, env = lab_command(args, extra)
+    host = "127.0.0.1" if args.ip in ("0.0.0.0", "", "*") else args.ip
+    base = f"http://{host}:{args.port}/"
+    token = env["JUPYTER_TOKEN"]
+    print(f"JupyterLab: {base}lab?token={token}", flush=True)
+    print(f"MCP:        {base}mcp  (header 'Authorization: token {token}')", flush=True)
+    os.execvpe(argv[0], argv, env)
+    return 0  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jupyter mcp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    lab_parser = sub.add_parser(
+        "lab",
+        help="Start JupyterLab with collaboration and /mcp on the product's defaults; "
+        "further arguments go to `jupyter lab`.",
+    )
+    lab_parser.add_argument("--ip", default=os.environ.get("JUPYTER_IP", "127.0.0.1"))
+    lab_parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("JUPYTER_PORT", DEFAULT_PORT))
+    )
+    lab_parser.add_argument(
+        "--workspace", default=os.environ.get("JUPYTER_WORKSPACE", "~/workspace")
+    )
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "lab":
+        return lab(args, extra)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Path policy: every spelling of a notebook resolves to one API path inside the root."""
+
+import os
+from pathlib import Path, PurePosixPath
+
+from .errors import NotebookError
+
+
+def resolve(root_dir: str, path: str) -> str:
+    """Return the canonical API path (relative, '/'-separated) of `path` under `root_dir`.
+
+    Relative paths are taken from the root; absolute paths must lie inside it. Symlinks are
+    resolved, so a link leading outside the root is refused and a link inside it names the
+    file it points to.
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise NotebookError("The path is empty: give a notebook path relative to the server root.")
+    if "\0" in path:
+        raise NotebookError("The path contains a NUL character.")
+    root = Path(root_dir).resolve()
+    candidate = Path(path.strip())
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    real = Path(os.path.realpath(candidate))
+    if real != root and root not in real.parents:
+        raise NotebookError(
+            f"'{path}' is outside the server root; use a path inside it, e.g. 'analysis.ipynb'."
+        )
+    return PurePosixPath(real.relative_to(root)).as_posix()
+
+
+def resolve_notebook(root_dir: str, path: str, *, must_exist: bool = True) -> str:
+    """Like `resolve`, and the path must name an `.ipynb` file (existing, unless told not)."""
+    api_path = resolve(root_dir, path)
+    if not api_path.endswith(".ipynb"):
+        raise NotebookError(f"'{path}' is not a notebook: notebook paths end in '.ipynb'.")
+    full = os.path.join(root_dir, api_path)
+    if must_exist and not os.path.isfile(full):
+        raise NotebookError(
+            f"Notebook '{api_path}' does not exist; notebook_list shows the notebooks there are."
+        )
+    return api_path
+
+
+def list_notebooks(root_dir: str) -> list[str]:
+    """Every `.ipynb` under the root, skipping hidden entries and checkpoint folders."""
+    root = Path(root_dir).resolve()
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+        for name in filenames:
+            if name.endswith(".ipynb") and not name.startswith("."):
+                full = Path(dirpath, name)
+                real = Path(os.path.realpath(full))
+                if root in real.parents:
+                    found.append(PurePosixPath(full.relative_to(root)).as_posix())
+    return sorted(found)

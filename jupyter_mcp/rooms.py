@@ -1,0 +1,225 @@
+"""Room resolution: the live YNotebook of a file, shared with JupyterLab, one room per notebook.
+
+Nothing here keeps a YNotebook across calls: the websocket handler may delete a room at any
+time after its last client leaves, so every call resolves the room again.
+"""
+
+import asyncio
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from jupyter_server.serverapp import ServerApp
+from jupyter_server.utils import ensure_async
+from jupyter_server_ydoc.app import YDocExtension
+from jupyter_server_ydoc.rooms import DocumentRoom
+from jupyter_ydoc import YNotebook
+
+from .errors import NotebookError
+
+
+def notebook_room_id(file_id: str) -> str:
+    """The room JupyterLab joins for a notebook (see jupyter_server_ydoc's DocSessionHandler)."""
+    return f"json:notebook:{file_id}"
+
+
+class Rooms:
+    """The collaboration rooms of notebooks, as MCP tools use them."""
+
+    def __init__(self, serverapp: ServerApp, user: dict[str, str]) -> None:
+        self._serverapp = serverapp
+        self._user = user
+        self._edit_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._last_used: dict[str, float] = {}
+        self._opened_by_mcp: set[str] = set()
+        self._announced: weakref.WeakKeyDictionary[DocumentRoom, frozenset[int]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @property
+    def _ydoc(self) -> YDocExtension:
+        # Looked up lazily: extensions load alphabetically, jupyter_mcp before jupyter_server_ydoc.
+        apps = self._serverapp.extension_manager.extension_apps.get("jupyter_server_ydoc")
+        if not apps:
+            raise NotebookError(
+                "Real-time collaboration is not enabled on this server: install and enable "
+                "jupyter-collaboration."
+            )
+        return next(iter(apps))
+
+    @property
+    def _rooms(self) -> dict[str, Any]:
+        return self._ydoc.ywebsocket_server.rooms
+
+    @property
+    def _file_ids(self) -> Any:
+        return self._serverapp.web_app.settings["file_id_manager"]
+
+    def room_id(self, api_path: str, *, create: bool = True) -> str | None:
+        file_id = self._file_ids.get_id(api_path)
+        if file_id is None and create:
+            file_id = self._file_ids.index(api_path)
+        return None if file_id is None else notebook_room_id(file_id)
+
+    def existing(self, api_path: str) -> DocumentRoom | None:
+        """The notebook's room if one is open; never creates one."""
+        room_id = self.room_id(api_path, create=False)
+        room = self._rooms.get(room_id) if room_id else None
+        return room if isinstance(room, DocumentRoom) and room.ready else None
+
+    async def notebook(self, api_path: str) -> YNotebook:
+        """The live document of an existing notebook file, opening its room if needed."""
+        room_id = self.room_id(api_path)
+        assert room_id is not None
+        ydoc = self._ydoc
+        if room_id not in self._rooms:
+            self._opened_by_mcp.add(room_id)
+        document = await ydoc.get_document(room_id=room_id, copy=False, create=True)
+        room = self._rooms.get(room_id)
+        if not isinstance(room, DocumentRoom) or not isinstance(document, YNotebook):
+            raise NotebookError(f"'{api_path}' could not be opened as a notebook.")
+        if not room.ready:
+            # A room the websocket handler registered but has not loaded yet, or one whose
+            # load failed: load it under the lock the handler itself uses.
+            async with _room_lock(ydoc, room_id):
+                await room.initialize()
+        self._last_used[room_id] = time.monotonic()
+        self._announce(room)
+        return document
+
+    @asynccontextmanager
+    async def editing(self, api_path: str) -> AsyncIterator[YNotebook]:
+        """The live document, with the notebook's MCP edits serialised."""
+        room_id = self.room_id(api_path)
+        assert room_id is not None
+        async with self._edit_locks[room_id]:
+            yield await self.notebook(api_path)
+
+    def _announce(self, room: DocumentRoom) -> None:
+        """Show the MCP client as a collaborator; again whenever the room's clients change,
+        because pycrdt-websocket does not send existing awareness states to a joining client."""
+        clients = frozenset(map(id, room.clients))
+        state = room.awareness.get_local_state() or {}
+        if state.get("user") != self._user or self._announced.get(room) != clients:
+            room.awareness.set_local_state_field("user", self._user)
+            self._announced[room] = clients
+
+    def users(self, api_path: str) -> list[dict[str, Any]]:
+        room = self.existing(api_path)
+        return [] if room is None else _awareness_users(room)
+
+    async def describe(self) -> list[dict[str, Any]]:
+        sessions = await ensure_async(self._serverapp.session_manager.list_sessions())
+        with_kernel = {s["path"] for s in sessions if s.get("kernel")}
+        rows = []
+        for room_id, room in list(self._rooms.items()):
+            if not isinstance(room, DocumentRoom):
+                continue
+            file_id = room_id.split(":", 2)[2]
+            path = self._file_ids.get_path(file_id)
+            users = _awareness_users(room)
+            rows.append(
+                {
+                    "room_id": room_id,
+                    "path": path,
+                    "file_id": file_id,
+                    "users": users,
+                    "user_count": len(room.clients),
+                    "has_kernel": path in with_kernel,
+                }
+            )
+        return rows
+
+    async def sweep(self, idle_timeout: float, presence_timeout: float) -> None:
+        """Close MCP-opened rooms idle for `idle_timeout` seconds and without clients; withdraw
+        the MCP presence from rooms it has not touched for `presence_timeout` seconds."""
+        now = time.monotonic()
+        for room_id, last_used in list(self._last_used.items()):
+            room = self._rooms.get(room_id)
+            if not isinstance(room, DocumentRoom):
+                self._forget(room_id)
+                continue
+            idle = now - last_used
+            if room_id in self._opened_by_mcp and idle >= idle_timeout and not room.clients:
+                await self.close(room_id)
+            elif idle >= presence_timeout:
+                _withdraw(room)
+                self._announced.pop(room, None)
+            elif room in self._announced:
+                self._announce(room)
+
+    async def close(self, room_id: str) -> None:
+        """Save the room's document and delete the room, unless a client is connected."""
+        ydoc = self._ydoc
+        async with _room_lock(ydoc, room_id), self._edit_locks[room_id]:
+            room = self._rooms.get(room_id)
+            if not isinstance(room, DocumentRoom) or room.clients:
+                return
+            path = self._file_ids.get_path(room_id.split(":", 2)[2])
+            if path is not None:
+                await self.save(path, _live_document(room).get())
+            await ydoc.ywebsocket_server.delete_room(room=room)
+            file_id = room_id.split(":", 2)[2]
+            if file_id in ydoc.file_loaders:
+                if ydoc.file_loaders[file_id].number_of_subscriptions == 0:
+                    await ydoc.file_loaders.remove(file_id)
+        self._forget(room_id)
+
+    def _forget(self, room_id: str) -> None:
+        self._last_used.pop(room_id, None)
+        self._opened_by_mcp.discard(room_id)
+        lock = self._edit_locks.get(room_id)
+        if lock is not None and not lock.locked():
+            del self._edit_locks[room_id]
+
+    def snapshot(self) -> list[tuple[str, dict[str, Any], list[Any]]]:
+        """(path, content, websocket clients) of every open notebook room."""
+        result = []
+        for room_id, room in list(self._rooms.items()):
+            if isinstance(room, DocumentRoom) and room.ready and room.file_type == "notebook":
+                path = self._file_ids.get_path(room_id.split(":", 2)[2])
+                if path is not None:
+                    result.append((path, _live_document(room).get(), list(room.clients)))
+        return result
+
+    async def save(self, api_path: str, content: dict[str, Any]) -> None:
+        """Write `content` to the notebook file when it differs from what is on disk.
+
+        Goes through the contents manager rather than the room's autosave task, which the
+        collaboration extension cancels when it stops its rooms.
+        """
+        manager = self._serverapp.contents_manager
+        on_disk = await ensure_async(manager.get(api_path, content=True, type="notebook"))
+        if on_disk["content"] != content:
+            model = {"type": "notebook", "format": "json", "content": content}
+            await ensure_async(manager.save(model, api_path))
+
+
+def _room_lock(ydoc: YDocExtension, room_id: str) -> asyncio.Lock:
+    # The lock jupyter_server_ydoc holds while it creates, loads or deletes a room; it has no
+    # public accessor, and taking any other lock would race with the websocket handler.
+    return ydoc._room_locks[room_id]
+
+
+def _live_document(room: DocumentRoom) -> YNotebook:
+    # get_document(copy=False) returns this same object, but takes the room lock that the
+    # callers here already hold.
+    return room._document
+
+
+def _awareness_users(room: DocumentRoom) -> list[dict[str, Any]]:
+    own = room.awareness.client_id
+    return [
+        {"id": client_id, **state["user"], "is_mcp": client_id == own}
+        for client_id, state in room.awareness.states.items()
+        if isinstance(state, dict) and isinstance(state.get("user"), dict)
+    ]
+
+
+def _withdraw(room: DocumentRoom) -> None:
+    state = dict(room.awareness.get_local_state() or {})
+    if state.pop("user", None) is not None:
+        room.awareness.set_local_state(state)
