@@ -169,10 +169,9 @@ def create_server(
 
 
 async def _kernel_metadata(serverapp: ServerApp) -> dict[str, Any]:
-    specs = serverapp.kernel_spec_manager
-    name = specs.default_kernel_name
+    name = serverapp.kernel_manager.default_kernel_name
     try:
-        spec = await ensure_async(specs.get_kernel_spec(name))
+        spec = await ensure_async(serverapp.kernel_spec_manager.get_kernel_spec(name))
     except NoSuchKernel:
         return {}  # a notebook without kernelspec metadata is still valid
     return {
