@@ -1,0 +1,90 @@
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+
+from .servers import Server, running_server
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("server")) as s:
+        yield s
+
+
+def client_for(server: Server, headers: dict[str, str] | None = None) -> Client:
+    transport = StreamableHttpTransport(
+        server.mcp_url, headers=server.headers if headers is None else headers
+    )
+    # "legacy" is the initialize handshake that today's MCP clients (Claude Code, VS Code,
+    # Cursor) speak; test_protocol covers the stateless 2026 era separately.
+    return Client(transport, mode="legacy", timeout=60)
+
+
+@pytest.fixture
+async def mcp(server: Server) -> AsyncIterator[Client]:
+    async with client_for(server) as client:
+        yield client
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> Any:
+    """Call a tool that must succeed; return its structured result."""
+    result = await client.call_tool(tool, arguments, raise_on_error=False)
+    assert not result.is_error, f"{tool} failed: {result.content[0].text}"
+    data = result.structured_content
+    if isinstance(data, dict) and set(data) == {"result"}:
+        return data["result"]
+    return data
+
+
+async def call_error(client: Client, tool: str, **arguments: Any) -> str:
+    """Call a tool that must fail; return its error message."""
+    result = await client.call_tool(tool, arguments, raise_on_error=False)
+    assert result.is_error, f"{tool} should have failed but returned {result.structured_content}"
+    return result.content[0].text
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10, interval: float = 0.05) -> Any:
+    """Wait until `check()` returns something truthy (or an awaitable of it); return that."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        await asyncio.sleep(interval)
+
+
+def write_notebook(root: Path, sources: list[str], name: str | None = None) -> str:
+    """Write a notebook file directly (no room exists for it yet); return its path."""
+    path = name or f"nb{next(_names)}.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    (root / path).write_text(nbformat.writes(nb))
+    return path
+
+
+def read_notebook(root: Path, path: str) -> dict[str, Any]:
+    return json.loads((root / path).read_text())
+
+
+def disk_sources(root: Path, path: str) -> list[str]:
+    return ["".join(cell["source"]) for cell in read_notebook(root, path)["cells"]]
+
+
+@pytest.fixture
+def notebook(server: Server) -> str:
+    return write_notebook(server.root, ["a = 1", "b = 2", "print(a + b)"])

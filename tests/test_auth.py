@@ -1,0 +1,73 @@
+"""/mcp is behind Jupyter's own authentication, at <base_url>mcp."""
+
+import httpx
+import pytest
+
+from .conftest import call, client_for
+from .servers import Server, running_server
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_anonymous_requests_are_refused_without_redirect(server: Server, method: str) -> None:
+    response = httpx.request(
+        method, server.mcp_url, json=INIT if method == "POST" else None, headers=MCP_HEADERS
+    )
+    assert response.status_code in (401, 403)
+    assert "location" not in response.headers
+
+
+def test_wrong_token_is_refused(server: Server) -> None:
+    headers = MCP_HEADERS | {"Authorization": "token wrong"}
+    for method in ("GET", "POST"):
+        response = httpx.request(method, server.mcp_url, json=INIT, headers=headers)
+        assert response.status_code in (401, 403)
+
+
+def test_token_header_opens_a_session(server: Server) -> None:
+    response = httpx.post(server.mcp_url, json=INIT, headers=MCP_HEADERS | server.headers)
+    assert response.status_code == 200
+    assert response.headers["mcp-session-id"]
+    assert '"serverInfo"' in response.text
+
+
+def test_token_query_parameter_opens_a_session(server: Server) -> None:
+    response = httpx.post(
+        server.mcp_url, params={"token": server.token}, json=INIT, headers=MCP_HEADERS
+    )
+    assert response.status_code == 200
+    assert response.headers["mcp-session-id"]
+
+
+def test_malformed_json_rpc_gets_an_error_not_a_crash(server: Server) -> None:
+    response = httpx.post(
+        server.mcp_url,
+        content=b"{not json",
+        headers=MCP_HEADERS | server.headers | {"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "error" in response.json()
+    healthy = httpx.post(server.mcp_url, json=INIT, headers=MCP_HEADERS | server.headers)
+    assert healthy.status_code == 200
+
+
+async def test_served_under_a_non_root_base_url(tmp_path) -> None:
+    with running_server(tmp_path, base_url="/prefix/x/") as server:
+        assert server.mcp_url.endswith("/prefix/x/mcp")
+        assert httpx.post(server.mcp_url, json=INIT, headers=MCP_HEADERS).status_code in (401, 403)
+        root_mcp = f"http://127.0.0.1:{server.port}/mcp"
+        assert httpx.post(root_mcp, json=INIT, headers=MCP_HEADERS | server.headers).status_code == 404
+        async with client_for(server) as client:
+            assert await client.ping()
+            assert await call(client, "notebook_list") == []

@@ -1,0 +1,38 @@
+"""The MCP protocol surface: ping, the documented tool set, both protocol eras."""
+
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+
+from .conftest import call
+from .servers import Server
+
+DOCUMENTED_TOOLS = {
+    "notebook_list",
+    "notebook_create",
+    "notebook_get",
+    "notebook_watch",
+    "notebook_list_users",
+    "cell_get",
+    "cell_update",
+    "cell_insert",
+    "cell_delete",
+    "room_list",
+}
+
+
+async def test_ping(mcp: Client) -> None:
+    assert await mcp.ping()
+
+
+async def test_tools_list_holds_exactly_the_documented_tools(mcp: Client) -> None:
+    tools = await mcp.list_tools()
+    assert {tool.name for tool in tools} == DOCUMENTED_TOOLS
+    for tool in tools:
+        assert tool.description and len(tool.description) > 40, tool.name
+
+
+async def test_stateless_2026_protocol_lists_and_calls_tools(server: Server) -> None:
+    transport = StreamableHttpTransport(server.mcp_url, headers=server.headers)
+    async with Client(transport, mode="auto") as client:
+        assert {tool.name for tool in await client.list_tools()} == DOCUMENTED_TOOLS
+        assert isinstance(await call(client, "notebook_list"), list)
