@@ -3,7 +3,6 @@
 import argparse
 import os
 import secrets
-import shutil
 import sys
 from pathlib import Path
 
@@ -26,7 +25,9 @@ def lab_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], 
         env.pop("JUPYTER_TOKEN_FILE", None)
     env["JUPYTER_TOKEN"] = token
     argv = [
-        shutil.which("jupyter-lab") or "jupyter-lab",
+        sys.executable,
+        "-m",
+        "jupyterlab",
         f"--ServerApp.ip={args.ip}",
         f"--ServerApp.port={args.port}",
         "--ServerApp.port_retries=0",

@@ -78,7 +78,8 @@ def write_notebook(root: Path, sources: list[str], name: str | None = None) -> s
 
 
 def read_notebook(root: Path, path: str) -> dict[str, Any]:
-    return json.loads((root / path).read_text())
+    """The notebook file as nbformat reads it (sources joined into strings)."""
+    return json.loads(json.dumps(nbformat.read(root / path, as_version=4)))
 
 
 def disk_sources(root: Path, path: str) -> list[str]:

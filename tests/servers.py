@@ -108,11 +108,14 @@ def running_server(
     base_url: str = "/",
     env: dict[str, str] | None = None,
     command: list[str] | None = None,
+    port: int | None = None,
+    root: Path | None = None,
 ) -> Iterator[Server]:
-    """Start `jupyter lab` (or `command`) with the test's isolation and yield it running."""
-    root = home / "root"
+    """Start `jupyter lab` (or `command`, serving `root` on `port`) with the test's isolation
+    and yield it running."""
+    root = root or home / "root"
     root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     full_env = isolated_env(home) | (env or {})
     argv = command or [sys.executable, "-m", "jupyterlab", *server_args(home, root, port)]
     if command is None:

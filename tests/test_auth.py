@@ -65,9 +65,12 @@ def test_malformed_json_rpc_gets_an_error_not_a_crash(server: Server) -> None:
 async def test_served_under_a_non_root_base_url(tmp_path) -> None:
     with running_server(tmp_path, base_url="/prefix/x/") as server:
         assert server.mcp_url.endswith("/prefix/x/mcp")
-        assert httpx.post(server.mcp_url, json=INIT, headers=MCP_HEADERS).status_code in (401, 403)
         root_mcp = f"http://127.0.0.1:{server.port}/mcp"
-        assert httpx.post(root_mcp, json=INIT, headers=MCP_HEADERS | server.headers).status_code == 404
+        async with httpx.AsyncClient(headers=MCP_HEADERS) as http:
+            anonymous = await http.post(server.mcp_url, json=INIT)
+            assert anonymous.status_code in (401, 403)
+            outside_base = await http.post(root_mcp, json=INIT, headers=server.headers)
+            assert outside_base.status_code == 404
         async with client_for(server) as client:
             assert await client.ping()
             assert await call(client, "notebook_list") == []

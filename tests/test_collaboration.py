@@ -58,9 +58,9 @@ async def test_update_keeps_cell_id_and_edits_text_in_place(server: Server, mcp:
         subscriptions = [
             ada.notebook.ycells.observe(lambda event: structural_changes.append(event.delta)),
             ycell["source"].observe(
-                lambda event: text_deltas.append(event.delta)
-                if isinstance(event, TextEvent)
-                else None
+                lambda event: (
+                    text_deltas.append(event.delta) if isinstance(event, TextEvent) else None
+                )
             ),
         ]
         result = await call(
@@ -88,8 +88,10 @@ async def test_edits_reach_disk_after_a_watch_returned(server: Server, mcp: Clie
         assert (await watch)["changed"]
         await call(mcp, "cell_insert", path=path, source="after second watch")
         await eventually(
-            lambda: disk_sources(server.root, path)
-            == ["one", "after watch", "from Ada", "after second watch"]
+            lambda: (
+                disk_sources(server.root, path)
+                == ["one", "after watch", "from Ada", "after second watch"]
+            )
         )
 
 

@@ -67,31 +67,41 @@ async def test_cell_get_shape_by_index_and_by_id(mcp: Client, notebook: str) -> 
 async def test_cell_insert_update_delete_name_the_cell_ids(
     server: Server, mcp: Client, notebook: str
 ) -> None:
-    inserted = await call(mcp, "cell_insert", path=notebook, index=1, source="# Title",
-                          cell_type="markdown")
+    inserted = await call(
+        mcp, "cell_insert", path=notebook, index=1, source="# Title", cell_type="markdown"
+    )
     assert inserted["index"] == 1 and inserted["cell_count"] == 4 and inserted["cell_id"]
     appended = await call(mcp, "cell_insert", path=notebook, index=-1, source="last")
     assert appended["index"] == 4
     at_len = await call(mcp, "cell_insert", path=notebook, index=5, source="after last")
     assert at_len["index"] == 5
-    before = await call(mcp, "cell_insert", path=notebook, cell_id=inserted["cell_id"],
-                        source="before title")
+    before = await call(
+        mcp, "cell_insert", path=notebook, cell_id=inserted["cell_id"], source="before title"
+    )
     assert before["index"] == 1
 
-    updated = await call(mcp, "cell_update", path=notebook, cell_id=inserted["cell_id"],
-                         source="# New title")
+    updated = await call(
+        mcp, "cell_update", path=notebook, cell_id=inserted["cell_id"], source="# New title"
+    )
     assert updated["index"] == 2 and updated["cell_id"] == inserted["cell_id"]
 
     deleted = await call(mcp, "cell_delete", path=notebook, index=0)
     assert deleted["cell_count"] == 6 and deleted["cell_id"]
     cells = (await call(mcp, "notebook_get", path=notebook))["cells"]
     assert [c["source"] for c in cells] == [
-        "before title", "# New title", "b = 2", "print(a + b)", "last", "after last"
+        "before title",
+        "# New title",
+        "b = 2",
+        "print(a + b)",
+        "last",
+        "after last",
     ]
     assert cells[1]["cell_type"] == "markdown"
 
 
-async def test_cell_update_changes_cell_type_keeping_id_and_place(mcp: Client, notebook: str) -> None:
+async def test_cell_update_changes_cell_type_keeping_id_and_place(
+    mcp: Client, notebook: str
+) -> None:
     before = await call(mcp, "cell_get", path=notebook, index=1)
     await call(mcp, "cell_update", path=notebook, index=1, source="*text*", cell_type="markdown")
     after = await call(mcp, "cell_get", path=notebook, index=1)

@@ -1,0 +1,144 @@
+"""Rooms over time: the idle sweeper, shutdown, and the launcher."""
+
+import asyncio
+import signal
+import sys
+
+import httpx
+
+from .collab import Collaborator
+from .conftest import call, client_for, disk_sources, eventually, write_notebook
+from .servers import TOKEN, free_port, running_server
+
+
+def _rooms(rows: list[dict], path: str) -> list[dict]:
+    return [row for row in rows if row["path"] == path]
+
+
+async def test_sweeper_closes_idle_mcp_rooms_but_not_joined_ones(tmp_path) -> None:
+    with running_server(tmp_path, "--MCPExtension.room_idle_timeout=1") as server:
+        alone = write_notebook(server.root, ["alone"], "alone.ipynb")
+        shared = write_notebook(server.root, ["shared"], "shared.ipynb")
+        async with client_for(server) as mcp, Collaborator(server, shared) as ada:
+            await call(mcp, "cell_insert", path=alone, source="saved before closing")
+            await call(mcp, "cell_insert", path=shared, source="agent edit")
+            await eventually(lambda: len(ada.sources()) == 2)
+
+            async def alone_closed() -> bool:
+                return not _rooms(await call(mcp, "room_list"), alone)
+
+            await eventually(alone_closed, timeout=15)
+            assert disk_sources(server.root, alone) == ["alone", "saved before closing"]
+            await asyncio.sleep(2.5)  # well past the idle timeout
+            assert _rooms(await call(mcp, "room_list"), shared)[0]["user_count"] == 1
+
+            # The next call reopens the closed room and works on the saved content.
+            await call(mcp, "cell_insert", path=alone, source="after reopening")
+            nb = await call(mcp, "notebook_get", path=alone)
+            assert [c["source"] for c in nb["cells"]] == [
+                "alone",
+                "saved before closing",
+                "after reopening",
+            ]
+            await eventually(
+                lambda: (
+                    disk_sources(server.root, alone)
+                    == ["alone", "saved before closing", "after reopening"]
+                )
+            )
+
+
+async def test_idle_timeout_comes_from_the_environment(tmp_path) -> None:
+    env = {"MCP_ROOM_IDLE_TIMEOUT_SEC": "1", "MCP_SERVER_NAME": "lab-agent"}
+    with running_server(tmp_path, env=env) as server:
+        path = write_notebook(server.root, ["x"])
+        async with client_for(server) as mcp:
+            assert mcp.initialize_result.server_info.name == "lab-agent"
+            await call(mcp, "cell_get", path=path, index=0)
+
+            async def closed() -> bool:
+                return not _rooms(await call(mcp, "room_list"), path)
+
+            await eventually(closed, timeout=15)
+
+
+async def test_edit_right_before_sigterm_is_on_disk(tmp_path) -> None:
+    with running_server(tmp_path) as server:
+        path = write_notebook(server.root, ["before"])
+        async with client_for(server) as mcp, Collaborator(server, path) as ada:
+            await call(mcp, "cell_insert", path=path, source="last words")
+            await eventually(lambda: len(ada.sources()) == 2)
+            server.process.send_signal(signal.SIGTERM)
+            # Waiting in a thread keeps the collaborator's websocket answering meanwhile.
+            await asyncio.to_thread(server.process.wait, 30)
+        assert disk_sources(server.root, path) == ["before", "last words"]
+
+
+async def test_edit_right_before_sigterm_without_collaborator_is_on_disk(tmp_path) -> None:
+    with running_server(tmp_path) as server:
+        path = write_notebook(server.root, ["before"])
+        async with client_for(server) as mcp:
+            await call(mcp, "cell_insert", path=path, source="last words")
+        assert server.stop(signal.SIGTERM, timeout=30) is not None
+        assert disk_sources(server.root, path) == ["before", "last words"]
+
+
+async def test_launcher_serves_api_and_mcp_with_the_token_file(tmp_path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("launcher-token\n")
+    workspace = tmp_path / "ws"
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter_mcp.cli",
+        "lab",
+        "--port",
+        str(port),
+        "--workspace",
+        str(workspace),
+        f"--SQLiteYStore.db_path={tmp_path / 'y.db'}",
+        f"--BaseFileIdManager.db_path={tmp_path / 'f.db'}",
+    ]
+    env = {"JUPYTER_TOKEN_FILE": str(token_file)}
+    with running_server(
+        tmp_path, token="launcher-token", env=env, command=command, port=port, root=workspace
+    ) as server:
+        assert workspace.is_dir()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            assert (await http.get("/api")).json()["version"]
+            assert (await http.post("/mcp", json={})).status_code in (401, 403)
+        async with client_for(server) as mcp:
+            assert await mcp.ping()
+            assert await call(mcp, "notebook_create", path="hello.ipynb")
+        assert (workspace / "hello.ipynb").is_file()
+        output = server.log.read_text()
+        assert f"http://127.0.0.1:{port}/lab?token=launcher-token" in output
+        assert f"http://127.0.0.1:{port}/mcp" in output
+
+
+async def test_launcher_without_token_file_generates_a_token(tmp_path) -> None:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter_mcp.cli",
+        "lab",
+        "--port",
+        str(port),
+        "--workspace",
+        str(tmp_path / "ws"),
+        f"--SQLiteYStore.db_path={tmp_path / 'y.db'}",
+        f"--BaseFileIdManager.db_path={tmp_path / 'f.db'}",
+    ]
+    env = {"JUPYTER_TOKEN_FILE": str(tmp_path / "absent")}
+    with running_server(tmp_path, token=None, env=env, command=command, port=port) as server:
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"http://127.0.0.1:{port}/mcp")).status_code in (401, 403)
+        lines = server.log.read_text().splitlines()
+        line = next(text for text in lines if "lab?token=" in text)
+        token = line.rsplit("token=", 1)[1].strip()
+        assert len(token) >= 32 and token != TOKEN
+        server.token = token
+        async with client_for(server) as mcp:
+            assert await mcp.ping()
