@@ -1,11 +1,11 @@
 """Cell edits on a live YNotebook, made the way a collaborator would make them."""
 
 import asyncio
+import json
 from typing import Any
 from uuid import uuid4
 
 from jupyter_ydoc import YNotebook
-from jupyter_ydoc.utils import cast_all
 from pycrdt import Map
 
 from .errors import NotebookError
@@ -41,10 +41,33 @@ def check_cell_type(cell_type: str) -> None:
 
 def view(nb: YNotebook, index: int) -> dict[str, Any]:
     """The cell as nbformat has it, with its id and index."""
-    cell = nb.ycells[index].to_py()
-    cell.pop("execution_state", None)
-    cast_all(cell, float, int)  # Yjs stores numbers such as execution_count as floats
-    return {"index": index, **cell}
+    return {"index": index, **_nbformat_cell(json.loads(str(nb.ycells[index])))}
+
+
+def read(nb: YNotebook) -> dict[str, Any]:
+    """The whole notebook as nbformat has it; cell ids are always included.
+
+    Serialised by pycrdt's Rust side (`str()` is JSON), about ten times faster than
+    YNotebook.get(), which converts every cell key by key.
+    """
+    with nb.ydoc.transaction():
+        cells = json.loads(str(nb.ycells))
+        meta = json.loads(str(nb.ydoc.get("meta", type=Map)))
+    return {
+        "cells": [_nbformat_cell(cell) for cell in cells],
+        "metadata": meta.get("metadata", {}),
+        "nbformat": int(meta.get("nbformat", 4)),
+        "nbformat_minor": int(meta.get("nbformat_minor", 5)),
+    }
+
+
+def _nbformat_cell(cell: dict[str, Any]) -> dict[str, Any]:
+    cell.pop("execution_state", None)  # collaboration state, not part of nbformat
+    if isinstance(cell.get("execution_count"), float):  # Yjs numbers are floats
+        cell["execution_count"] = int(cell["execution_count"])
+    if cell.get("cell_type") != "code" and not cell.get("attachments", True):
+        del cell["attachments"]
+    return cell
 
 
 def update(nb: YNotebook, index: int, source: str, cell_type: str | None) -> None:

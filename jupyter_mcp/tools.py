@@ -76,8 +76,7 @@ def create_server(
     async def notebook_get(path: Path) -> dict[str, Any]:
         """Read a whole notebook as nbformat JSON (cells, metadata, nbformat, nbformat_minor),
         exactly as it is live, including edits not yet saved."""
-        nb = await rooms.notebook(notebook_path(path))
-        return nb.get()
+        return cells.read(await rooms.notebook(notebook_path(path)))
 
     @mcp.tool
     async def notebook_watch(

@@ -1,6 +1,7 @@
 import asyncio
 import itertools
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,19 @@ from fastmcp.client.transports import StreamableHttpTransport
 from .servers import Server, running_server
 
 _names = itertools.count()
+_skipped_in_ci: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # In CI a required test that skips is a failure; only `may_skip` tests may skip there.
+    if report.skipped and os.environ.get("CI") == "true" and "may_skip" not in report.keywords:
+        _skipped_in_ci.append(f"{report.nodeid}: {report.longrepr}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_in_ci:
+        print("\nRequired tests skipped in CI:\n" + "\n".join(_skipped_in_ci))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
