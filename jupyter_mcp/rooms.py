@@ -86,6 +86,12 @@ class Rooms:
             # load failed: load it under the lock the handler itself uses.
             async with _room_lock(ydoc, room_id):
                 await room.initialize()
+        if room.cleaner is not None and not room.cleaner.done():
+            # The last client left and the handler will delete the room, cancelling any
+            # pending autosave: keep it, as the handler does when a client reconnects, and
+            # let the idle sweeper save and close it.
+            room.cleaner.cancel()
+            self._opened_by_mcp.add(room_id)
         self._last_used[room_id] = time.monotonic()
         self._announce(room)
         return document

@@ -142,3 +142,53 @@ async def test_launcher_without_token_file_generates_a_token(tmp_path) -> None:
         server.token = token
         async with client_for(server) as mcp:
             assert await mcp.ping()
+
+
+async def test_a_room_deleted_after_its_last_client_left_is_re_resolved(tmp_path) -> None:
+    with running_server(tmp_path, "--YDocExtension.document_cleanup_delay=2") as server:
+        path = write_notebook(server.root, ["start"])
+        async with client_for(server) as mcp:
+            async with Collaborator(server, path) as ada:
+                await call(mcp, "cell_insert", path=path, source="while Ada is here")
+                await eventually(lambda: len(ada.sources()) == 2)
+            first_room = _rooms(await call(mcp, "room_list"), path)[0]
+
+            async def deleted() -> bool:
+                return not _rooms(await call(mcp, "room_list"), path)
+
+            await eventually(deleted, timeout=15)
+            await call(mcp, "cell_insert", path=path, source="after the room was deleted")
+            rows = _rooms(await call(mcp, "room_list"), path)
+            assert len(rows) == 1 and rows[0]["room_id"] == first_room["room_id"]
+            await eventually(
+                lambda: (
+                    disk_sources(server.root, path)
+                    == ["start", "while Ada is here", "after the room was deleted"]
+                )
+            )
+            async with Collaborator(server, path) as bob:
+                assert bob.sources() == disk_sources(server.root, path)
+
+
+async def test_an_edit_just_before_the_room_cleanup_is_not_lost(tmp_path) -> None:
+    with running_server(
+        tmp_path,
+        "--YDocExtension.document_cleanup_delay=1.5",
+        "--YDocExtension.document_save_delay=1",
+        "--MCPExtension.room_idle_timeout=4",
+    ) as server:
+        path = write_notebook(server.root, ["start"])
+        async with client_for(server) as mcp:
+            async with Collaborator(server, path):
+                pass
+            await asyncio.sleep(1.2)  # the room's deletion is due in 0.3 s, its autosave in 1 s
+            await call(mcp, "cell_insert", path=path, source="just in time")
+            await asyncio.sleep(2)
+            assert _rooms(await call(mcp, "room_list"), path), "room deleted under the edit"
+            assert disk_sources(server.root, path) == ["start", "just in time"]
+
+            async def closed_by_sweeper() -> bool:
+                return not _rooms(await call(mcp, "room_list"), path)
+
+            await eventually(closed_by_sweeper, timeout=15)
+            assert disk_sources(server.root, path) == ["start", "just in time"]
