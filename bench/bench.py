@@ -1,6 +1,9 @@
 """Benchmark: round trips of every MCP tool on a 100-cell notebook, edit-to-collaborator
 latency and concurrent-insert throughput, against a real server; compared with the targets.
 
+Each tool is timed with two clients: a lean JSON-RPC client (the server's own round trip)
+and FastMCP's Python client (which adds its own per-call cost).
+
     python -m bench.bench [--iterations N] [--strict]
 """
 
@@ -12,12 +15,33 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, Protocol
 
+from fastmcp import Client
+
+from bench.lean import LeanClient
 from tests.collab import Collaborator
 from tests.conftest import call, client_for, write_notebook
 from tests.servers import Server, running_server
 
 READ_TARGET_MS, EDIT_TARGET_MS, COLLAB_TARGET_MS = 3.0, 5.0, 30.0
+Row = tuple[str, list[float], list[float] | None, float | None]
+
+
+class MCP(Protocol):
+    async def ping(self) -> Any: ...
+    async def call(self, tool: str, **arguments: Any) -> Any: ...
+
+
+class FastMCPClient:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def ping(self) -> Any:
+        return await self.client.ping()
+
+    async def call(self, tool: str, **arguments: Any) -> Any:
+        return await call(self.client, tool, **arguments)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -34,77 +58,84 @@ async def timed(n: int, action: Callable[[int], Awaitable[object]]) -> list[floa
     return samples
 
 
-async def run(server: Server, iterations: int) -> list[tuple[str, list[float], float | None]]:
-    path = write_notebook(server.root, [f"x{i} = {i}" for i in range(100)], "bench.ipynb")
-    rows: list[tuple[str, list[float], float | None]] = []
-    async with client_for(server) as mcp:
-        for _ in range(20):  # warm up: lazy imports, the room, the session
-            await call(mcp, "cell_get", path=path, index=0)
-            await mcp.ping()
-        ids = [c["id"] for c in (await call(mcp, "notebook_get", path=path))["cells"]]
+def tool_actions(
+    mcp: MCP, path: str, ids: list[str], prefix: str
+) -> list[tuple[str, Callable[[int], Awaitable[object]], float]]:
+    async def insert_delete(i: int) -> None:
+        new = await mcp.call("cell_insert", path=path, index=50, source=f"tmp {i}")
+        await mcp.call("cell_delete", path=path, cell_id=new["cell_id"])
 
-        async def insert_delete(i: int) -> None:
-            new = await call(mcp, "cell_insert", path=path, index=50, source=f"tmp {i}")
-            await call(mcp, "cell_delete", path=path, cell_id=new["cell_id"])
+    def tool(name: str, **arguments: Any) -> Callable[[int], Awaitable[object]]:
+        return lambda i: mcp.call(
+            name, **{k: v(i) if callable(v) else v for k, v in arguments.items()}
+        )
 
-        reads: dict[str, Callable[[int], Awaitable[object]]] = {
-            "ping (transport floor)": lambda i: mcp.ping(),
-            "notebook_list": lambda i: call(mcp, "notebook_list"),
-            "notebook_get (100 cells)": lambda i: call(mcp, "notebook_get", path=path),
-            "cell_get": lambda i: call(mcp, "cell_get", path=path, index=i % 100),
-            "cell_get by cell_id": lambda i: call(mcp, "cell_get", path=path, cell_id=ids[i % 100]),
-            "notebook_list_users": lambda i: call(mcp, "notebook_list_users", path=path),
-            "room_list": lambda i: call(mcp, "room_list"),
-        }
-        edits: dict[str, Callable[[int], Awaitable[object]]] = {
-            "cell_update": lambda i: call(
-                mcp, "cell_update", path=path, index=i % 100, source=f"x = {i}"
-            ),
-            "cell_insert + cell_delete (two calls)": insert_delete,
-            "notebook_create": lambda i: call(mcp, "notebook_create", path=f"new/{i}.ipynb"),
-        }
-        (server.root / "new").mkdir()
-        for name, action in reads.items():
-            rows.append((name, await timed(iterations, action), READ_TARGET_MS))
-        for name, action in edits.items():
-            target = EDIT_TARGET_MS * (2 if "two calls" in name else 1)
-            rows.append((name, await timed(iterations, action), target))
+    read, edit = READ_TARGET_MS, EDIT_TARGET_MS
+    return [
+        ("ping (transport floor)", lambda i: mcp.ping(), read),
+        ("notebook_list", tool("notebook_list"), read),
+        ("notebook_get (100 cells)", tool("notebook_get", path=path), read),
+        ("cell_get", tool("cell_get", path=path, index=lambda i: i % 100), read),
+        ("cell_get by cell_id", tool("cell_get", path=path, cell_id=lambda i: ids[i % 100]), read),
+        ("notebook_list_users", tool("notebook_list_users", path=path), read),
+        ("room_list", tool("room_list"), read),
+        ("cell_update", tool("cell_update", path=path, index=lambda i: i % 100,
+                             source=lambda i: f"x = {i}"), edit),
+        ("cell_insert + cell_delete (two calls)", insert_delete, 2 * edit),
+        ("notebook_create", tool("notebook_create", path=lambda i: f"new/{prefix}{i}.ipynb"), edit),
+    ]  # fmt: skip
 
-        async with Collaborator(server, path) as ada:
-            arrived = asyncio.Event()
-            expected = [""]
-            subscription = ada.notebook.ycells.observe_deep(
-                lambda _e: (
-                    arrived.set() if str(ada.notebook.ycells[7]["source"]) == expected[0] else None
-                )
-            )
 
-            async def edit_to_collaborator(i: int) -> None:
-                arrived.clear()
-                expected[0] = f"seen {i}"
-                await call(mcp, "cell_update", path=path, index=7, source=expected[0])
-                await asyncio.wait_for(arrived.wait(), 5)
+async def tool_rows(server: Server, iterations: int, path: str) -> list[Row]:
+    (server.root / "new").mkdir()
+    async with LeanClient(server.mcp_url, server.headers) as lean, client_for(server) as fast:
+        clients = {"lean": lean, "fastmcp": FastMCPClient(fast)}
+        ids = [c["id"] for c in (await lean.call("notebook_get", path=path))["cells"]]
+        results: dict[str, dict[str, list[float]]] = {}
+        targets: dict[str, float] = {}
+        for label, mcp in clients.items():
+            for _ in range(30):  # warm up: lazy imports, the room, the session
+                await mcp.call("cell_get", path=path, index=0)
+                await mcp.ping()
+            for name, action, target in tool_actions(mcp, path, ids, label):
+                results.setdefault(name, {})[label] = await timed(iterations, action)
+                targets[name] = target
+    return [(name, r["lean"], r["fastmcp"], targets[name]) for name, r in results.items()]
 
-            rows.append(
-                (
-                    "edit -> collaborator",
-                    await timed(iterations, edit_to_collaborator),
-                    COLLAB_TARGET_MS,
-                )
-            )
 
-            async def watch_wakeup(i: int) -> None:
-                watch = asyncio.create_task(call(mcp, "notebook_watch", path=path, timeout=10))
-                await asyncio.sleep(0.02)
-                start = time.perf_counter()
-                ada.notebook.ycells[3]["source"] += "#"
-                await watch
-                return time.perf_counter() - start
+async def collaboration_rows(server: Server, iterations: int, path: str) -> list[Row]:
+    async with LeanClient(server.mcp_url, server.headers) as mcp, Collaborator(server, path) as ada:
+        arrived = asyncio.Event()
+        expected = [""]
 
-            wake = [await watch_wakeup(i) * 1000 for i in range(min(iterations, 50))]
-            rows.append(("collaborator edit -> watch returns", wake, None))
-            ada.notebook.ycells.unobserve(subscription)
-    return rows
+        def on_change(_events: object) -> None:
+            if str(ada.notebook.ycells[7]["source"]) == expected[0]:
+                arrived.set()
+
+        subscription = ada.notebook.ycells.observe_deep(on_change)
+
+        async def edit_to_collaborator(i: int) -> None:
+            arrived.clear()
+            expected[0] = f"seen {i}"
+            await mcp.call("cell_update", path=path, index=7, source=expected[0])
+            await asyncio.wait_for(arrived.wait(), 5)
+
+        edits = await timed(iterations, edit_to_collaborator)
+
+        async def watch_wakeup() -> float:
+            watch = asyncio.create_task(mcp.call("notebook_watch", path=path, timeout=10))
+            await asyncio.sleep(0.02)
+            start = time.perf_counter()
+            ada.notebook.ycells[3]["source"] += "#"
+            await watch
+            return (time.perf_counter() - start) * 1000
+
+        wakeups = [await watch_wakeup() for _ in range(min(iterations, 50))]
+        ada.notebook.ycells.unobserve(subscription)
+    return [
+        ("edit -> collaborator (from the call)", edits, None, COLLAB_TARGET_MS),
+        ("collaborator edit -> watch returns", wakeups, None, None),
+    ]
 
 
 async def concurrent_inserts(server: Server, clients: int = 8, each: int = 25) -> float:
@@ -125,25 +156,35 @@ async def concurrent_inserts(server: Server, clients: int = 8, each: int = 25) -
     return clients * each / elapsed
 
 
+async def run(server: Server, iterations: int) -> tuple[list[Row], float]:
+    path = write_notebook(server.root, [f"x{i} = {i}" for i in range(100)], "bench.ipynb")
+    rows = await tool_rows(server, iterations, path)
+    rows += await collaboration_rows(server, iterations, path)
+    return rows, await concurrent_inserts(server)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home, running_server(Path(home)) as server:
-        rows = asyncio.run(run(server, args.iterations))
-        throughput = asyncio.run(concurrent_inserts(server))
+        rows, throughput = asyncio.run(run(server, args.iterations))
     missed = 0
-    print(f"{'measure':42} {'p50 ms':>8} {'p95 ms':>8}  target p50")
-    for name, samples, target in rows:
-        p50, p95 = statistics.median(samples), percentile(samples, 0.95)
-        verdict = ""
+    print(f"{'':40} {'lean client':>17} {'FastMCP Client':>17}")
+    print(f"{'measure':40} {'p50 ms':>8} {'p95 ms':>8} {'p50 ms':>8} {'p95 ms':>8}  target")
+    for name, lean, fast, target in rows:
+        p50 = statistics.median(lean)
+        line = f"{name:40} {p50:8.2f} {percentile(lean, 0.95):8.2f}"
+        line += (
+            f" {statistics.median(fast):8.2f} {percentile(fast, 0.95):8.2f}" if fast else " " * 18
+        )
         if target is not None:
             ok = p50 <= target
             missed += not ok
-            verdict = f"<= {target:g}  {'ok' if ok else 'MISSED'}"
-        print(f"{name:42} {p50:8.2f} {p95:8.2f}  {verdict}")
-    print(f"{'8 clients x 25 concurrent inserts':42} {throughput:8.0f} cells/s")
+            line += f"  p50 <= {target:g} ms: {'ok' if ok else 'MISSED'}"
+        print(line)
+    print(f"{'8 clients x 25 concurrent inserts':40} {throughput:8.0f} cells/s (FastMCP Client)")
     return 1 if missed and args.strict else 0
 
 

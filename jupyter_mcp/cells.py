@@ -19,9 +19,10 @@ def locate(nb: YNotebook, index: int | None, cell_id: str | None) -> int:
         raise NotebookError("Name the cell by exactly one of 'index' or 'cell_id'.")
     count = len(nb.ycells)
     if cell_id is not None:
-        for i, ycell in enumerate(nb.ycells):
-            if ycell.get("id") == cell_id:
-                return i
+        with nb.ydoc.transaction():  # one transaction for the scan, not one per cell
+            for i, ycell in enumerate(nb.ycells):
+                if ycell.get("id") == cell_id:
+                    return i
         raise NotebookError(
             f"No cell has id '{cell_id}'; notebook_get lists the cells with their ids."
         )

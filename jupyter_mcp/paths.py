@@ -43,15 +43,21 @@ def resolve_notebook(root_dir: str, path: str, *, must_exist: bool = True) -> st
 
 
 def list_notebooks(root_dir: str) -> list[str]:
-    """Every `.ipynb` under the root, skipping hidden entries and checkpoint folders."""
+    """Every `.ipynb` under the root, skipping hidden entries and checkpoint folders.
+
+    os.walk does not descend into symlinked folders; a symlinked file is listed only when it
+    resolves inside the root.
+    """
     root = Path(root_dir).resolve()
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
+        rel_dir = PurePosixPath(Path(dirpath).relative_to(root))
         for name in filenames:
-            if name.endswith(".ipynb") and not name.startswith("."):
-                full = Path(dirpath, name)
-                real = Path(os.path.realpath(full))
-                if root in real.parents:
-                    found.append(PurePosixPath(full.relative_to(root)).as_posix())
+            if not name.endswith(".ipynb") or name.startswith("."):
+                continue
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full) and root not in Path(os.path.realpath(full)).parents:
+                continue
+            found.append((rel_dir / name).as_posix())
     return sorted(found)

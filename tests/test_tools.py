@@ -220,3 +220,15 @@ async def test_room_list_shape(mcp: Client, notebook: str) -> None:
 
 async def test_notebook_watch_times_out_unchanged(mcp: Client, notebook: str) -> None:
     assert await call(mcp, "notebook_watch", path=notebook, timeout=0.01) == {"changed": False}
+
+
+async def test_notebook_list_follows_links_only_inside_the_root(
+    server: Server, mcp: Client, tmp_path: Path
+) -> None:
+    target = write_notebook(server.root, ["x"], "links/target.ipynb")
+    write_notebook(tmp_path, ["secret"], "outside.ipynb")
+    os.symlink(server.root / target, server.root / "links" / "inside-link.ipynb")
+    os.symlink(tmp_path / "outside.ipynb", server.root / "links" / "outside-link.ipynb")
+    os.symlink(tmp_path, server.root / "links" / "outside-dir")
+    paths = [r["path"] for r in await call(mcp, "notebook_list") if r["path"].startswith("links/")]
+    assert paths == ["links/inside-link.ipynb", "links/target.ipynb"]
