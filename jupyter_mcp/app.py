@@ -9,8 +9,9 @@ from jupyter_server.utils import url_path_join
 from traitlets import Float, Int, Unicode, default
 
 from .bridge import ASGIHandler
+from .kernels import Kernels
 from .rooms import Rooms
-from .tools import create_server
+from .tools import Limits, create_server
 
 MCP_PATH = "/mcp"
 
@@ -41,6 +42,18 @@ class MCPExtension(ExtensionApp):
     max_source_chars = Int(
         1_000_000, config=True, help="Largest cell source, in characters, that the tools accept."
     )
+    max_output_chars = Int(
+        20_000,
+        config=True,
+        help="""Characters of text output an execution result carries; longer output is cut
+        in the result (the notebook keeps all of it).""",
+    )
+    execution_timeout = Float(
+        300.0, config=True, help="Seconds a cell may run when the caller gives no timeout."
+    )
+    max_execution_timeout = Float(
+        3600.0, config=True, help="The longest timeout, in seconds, a caller may ask for."
+    )
 
     @default("server_name")
     def _default_server_name(self) -> str:
@@ -61,11 +74,15 @@ class MCPExtension(ExtensionApp):
                 "color": "var(--jp-collaborator-color7)",
             },
         )
-        self.mcp = create_server(
-            self.serverapp,
-            self.rooms,
-            name=self.server_name,
+        self.kernels = Kernels(self.serverapp)
+        limits = Limits(
             max_source_chars=self.max_source_chars,
+            max_output_chars=self.max_output_chars,
+            execution_timeout=self.execution_timeout,
+            max_execution_timeout=self.max_execution_timeout,
+        )
+        self.mcp = create_server(
+            self.serverapp, self.rooms, self.kernels, name=self.server_name, limits=limits
         )
         self.asgi_app = self.mcp.http_app(path=MCP_PATH, host_origin_protection=False)
         self._lifespan_ready = asyncio.Event()
@@ -116,6 +133,7 @@ class MCPExtension(ExtensionApp):
                 # An open collaboration websocket keeps the server process from exiting.
                 client.close(1001, "server shutting down")
         self._sweeper_task.cancel()
+        self.kernels.close()
         self._lifespan_stop.set()
         with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
             await asyncio.wait_for(self._lifespan_task, 5)

@@ -3,10 +3,12 @@
 import asyncio
 import posixpath
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import nbformat
-from fastmcp import FastMCP
+from fastmcp import Context, FastMCP
+from fastmcp.tools import ToolResult
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import ensure_async
@@ -14,6 +16,9 @@ from pydantic import Field
 
 from . import cells, paths
 from .errors import NotebookError
+from .execution import CellOutputs, run_cell
+from .kernels import Kernels
+from .results import Budget, execution_result, shape_outputs
 from .rooms import Rooms
 
 Path = Annotated[
@@ -23,6 +28,20 @@ Path = Annotated[
 Index = Annotated[int | None, Field(description="0-based cell position (or give cell_id).")]
 CellId = Annotated[str | None, Field(description="The cell's id (or give index).")]
 Source = Annotated[str, Field(description="The cell's full new source text.")]
+Timeout = Annotated[
+    float | None,
+    Field(description="Seconds the cell may run before it is interrupted (default and "
+          "maximum are set by the server)."),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_source_chars: int
+    max_output_chars: int
+    execution_timeout: float
+    max_execution_timeout: float
+
 
 INSTRUCTIONS = """\
 Tools for the Jupyter notebooks of this server. They act on the same live documents that
@@ -32,7 +51,7 @@ index or, more robustly while others edit, by cell_id."""
 
 
 def create_server(
-    serverapp: ServerApp, rooms: Rooms, *, name: str, max_source_chars: int
+    serverapp: ServerApp, rooms: Rooms, kernels: Kernels, *, name: str, limits: Limits
 ) -> FastMCP:
     """The FastMCP server with every tool bound to this Jupyter server."""
     mcp = FastMCP(name, instructions=INSTRUCTIONS, mask_error_details=False)
@@ -42,11 +61,33 @@ def create_server(
         return paths.resolve_notebook(root_dir(), path, must_exist=must_exist)
 
     def check_source(source: str) -> None:
-        if len(source) > max_source_chars:
+        if len(source) > limits.max_source_chars:
             raise NotebookError(
-                f"The source has {len(source)} characters; the limit is {max_source_chars}. "
-                "Split it over several cells."
+                f"The source has {len(source)} characters; the limit is "
+                f"{limits.max_source_chars}. Split it over several cells."
             )
+
+    def execution_timeout(timeout: float | None) -> float:
+        if timeout is None:
+            return limits.execution_timeout
+        if timeout <= 0:
+            raise NotebookError("timeout must be a positive number of seconds.")
+        return min(float(timeout), limits.max_execution_timeout)
+
+    async def code_cell(path: str, index: int | None, cell_id: str | None) -> tuple[str, dict]:
+        api_path = notebook_path(path)
+        nb = await rooms.notebook(api_path)
+        cell = cells.view(nb, cells.locate(nb, index, cell_id))
+        if cell["cell_type"] != "code":
+            raise NotebookError(
+                f"Cell {cell['index']} is a {cell['cell_type']} cell; only code cells run."
+            )
+        return api_path, cell
+
+    async def notebook_kernel(api_path: str) -> str:
+        nb = await rooms.notebook(api_path)
+        kernelspec = cells.read(nb)["metadata"].get("kernelspec", {}).get("name")
+        return await kernels.ensure(api_path, kernelspec)
 
     @mcp.tool
     async def notebook_list() -> list[dict[str, str]]:
@@ -159,12 +200,114 @@ def create_server(
             return {"index": i, "cell_id": deleted_id, "cell_count": len(nb.ycells)}
 
     @mcp.tool
+    async def cell_execute(
+        ctx: Context,
+        path: Path,
+        index: Index = None,
+        cell_id: CellId = None,
+        timeout: Timeout = None,
+    ) -> ToolResult:
+        """Run a code cell in the notebook's own kernel (the one JupyterLab uses for it,
+        started if there is none) and return its outputs.
+
+        Outputs stream into the live cell as they arrive, so people watching see them; the
+        result has {index, cell_id, status: ok|error|timeout|died, execution_count, outputs,
+        error?}. Long text is cut in the result (the notebook keeps all of it); images come
+        back as image content. On timeout the kernel is interrupted and partial outputs kept.
+        """
+        api_path, cell = await code_cell(path, index, cell_id)
+        seconds = execution_timeout(timeout)
+        kernel_id = await notebook_kernel(api_path)
+
+        async def progress(elapsed: float, outputs: CellOutputs) -> None:
+            await ctx.report_progress(elapsed, message=_progress_message(elapsed, outputs))
+
+        execution = await run_cell(
+            rooms, kernels, path=api_path, cell_id=cell["id"], code=cell["source"],
+            kernel_id=kernel_id, timeout=seconds, progress=progress,
+        )  # fmt: skip
+        return execution_result(
+            execution, index=cell["index"], cell_id=cell["id"], max_chars=limits.max_output_chars
+        )
+
+    @mcp.tool
+    async def notebook_execute(ctx: Context, path: Path, timeout: Timeout = None) -> ToolResult:
+        """Run every code cell of the notebook in order, in its own kernel, stopping at the
+        first cell that fails or times out.
+
+        Returns {status, cells: [{index, cell_id, status, execution_count, outputs}],
+        error?}; each cell's outputs are also written into the live notebook."""
+        api_path = notebook_path(path)
+        nb = await rooms.notebook(api_path)
+        code_cells = [c for c in cells.read(nb)["cells"] if c["cell_type"] == "code"]
+        seconds = execution_timeout(timeout)
+        kernel_id = await notebook_kernel(api_path)
+        budget = Budget(limits.max_output_chars)
+        ran: list[dict[str, Any]] = []
+        result: dict[str, Any] = {"status": "ok", "cells": ran}
+        for n, cell in enumerate(code_cells):
+            await ctx.report_progress(n, len(code_cells), f"running cell {n + 1}/{len(code_cells)}")
+            execution = await run_cell(
+                rooms, kernels, path=api_path, cell_id=cell["id"], code=cell["source"],
+                kernel_id=kernel_id, timeout=seconds,
+            )  # fmt: skip
+            index = cells.locate(await rooms.notebook(api_path), None, cell["id"])
+            ran.append(
+                {
+                    "index": index,
+                    "cell_id": cell["id"],
+                    "status": execution.status,
+                    "execution_count": execution.execution_count,
+                    "outputs": shape_outputs(execution.outputs, budget, []),
+                }
+            )
+            if execution.status != "ok":
+                result.update(
+                    status=execution.status, error={"index": index, **(execution.error or {})}
+                )
+                break
+        await ctx.report_progress(len(ran), len(code_cells), "done")
+        return ToolResult(structured_content=result)
+
+    @mcp.tool
+    async def kernel_interrupt(path: Path) -> dict[str, Any]:
+        """Interrupt the notebook's kernel (stops the running cell, keeps the variables).
+
+        Returns {interrupted, kernel_id?, message}."""
+        api_path = notebook_path(path)
+        kernel_id = await kernels.find(api_path)
+        if kernel_id is None:
+            return {"interrupted": False, "message": f"'{api_path}' has no running kernel."}
+        await kernels.interrupt(kernel_id)
+        return {"interrupted": True, "kernel_id": kernel_id, "message": "Kernel interrupted."}
+
+    @mcp.tool
+    async def kernel_restart(path: Path) -> dict[str, Any]:
+        """Restart the notebook's kernel: every variable and import is lost.
+
+        Returns {restarted, kernel_id?, message}."""
+        api_path = notebook_path(path)
+        kernel_id = await kernels.find(api_path)
+        if kernel_id is None:
+            return {"restarted": False, "message": f"'{api_path}' has no running kernel."}
+        await kernels.restart(kernel_id)
+        return {"restarted": True, "kernel_id": kernel_id, "message": "Kernel restarted."}
+
+    @mcp.tool
     async def room_list() -> list[dict[str, Any]]:
         """List the open collaboration rooms: [{room_id, path, file_id, users, user_count,
         has_kernel}], one per open document. user_count counts connected JupyterLab clients."""
         return await rooms.describe()
 
     return mcp
+
+
+def _progress_message(elapsed: float, outputs: CellOutputs) -> str:
+    message = f"running for {elapsed:.0f} s, {len(outputs.outputs)} outputs"
+    last = outputs.outputs[-1] if outputs.outputs else None
+    if last is not None and last["output_type"] == "stream":
+        message += f"; last: {last['text'][-200:]!r}"
+    return message
 
 
 async def _kernel_metadata(serverapp: ServerApp) -> dict[str, Any]:

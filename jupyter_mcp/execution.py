@@ -1,0 +1,232 @@
+"""Running one cell in its notebook's kernel, with the outputs streamed into the live cell."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbformat.v4 import output_from_msg
+from pycrdt import Array, Map, Text
+
+from .kernels import Kernels
+from .rooms import Rooms
+
+OUTPUT_MESSAGES = {"stream", "display_data", "execute_result", "error"}
+Progress = Callable[[float, "CellOutputs"], Awaitable[None]]
+
+
+@dataclass
+class Execution:
+    status: str  # "ok", "error", "timeout" or "died"
+    execution_count: int | None
+    outputs: list[dict[str, Any]]
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class CellOutputs:
+    """The outputs of one execution, kept as nbformat dicts and mirrored into the live cell.
+
+    The kernel client's output hook is synchronous and the room may be re-created while a
+    long cell runs, so messages are queued and a writer task applies them in batches to the
+    cell found by id in the current room (inserts above it do not misdirect them).
+    """
+
+    rooms: Rooms
+    path: str
+    cell_id: str
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    execution_count: int | None = None
+    _queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    _clear_on_next: bool = False
+    _display_ids: dict[str, list[int]] = field(default_factory=dict)
+
+    def hook(self, msg: dict[str, Any]) -> None:
+        self._queue.put_nowait(msg)
+
+    async def write(self) -> None:
+        """Apply queued messages until `None` is queued."""
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            messages = [m for m in batch if m is not None]
+            if messages:
+                youtputs = await self._youtputs()
+                if youtputs is None:
+                    for msg in messages:
+                        self._apply(msg, None)
+                else:
+                    with youtputs.doc.transaction():
+                        for msg in messages:
+                            self._apply(msg, youtputs)
+            if None in batch:
+                return
+
+    def stop(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def mark(self, *, running: bool) -> None:
+        """Mark the cell running (outputs cleared) or idle (execution count set)."""
+        ycell = await self._ycell()
+        if ycell is None:
+            return
+        with ycell.doc.transaction():
+            if running:
+                # Cleared in place: JupyterLab's cell model keeps observing this Array.
+                if isinstance(ycell.get("outputs"), Array):
+                    ycell["outputs"].clear()
+                else:
+                    ycell["outputs"] = Array()
+                ycell["execution_count"] = None
+                ycell["execution_state"] = "running"
+            else:
+                ycell["execution_count"] = self.execution_count
+                ycell["execution_state"] = "idle"
+
+    async def _ycell(self) -> Map | None:
+        nb = await self.rooms.notebook(self.path)
+        with nb.ydoc.transaction():
+            for ycell in nb.ycells:
+                if ycell.get("id") == self.cell_id:
+                    return ycell
+        return None  # deleted meanwhile: the result still carries the outputs
+
+    async def _youtputs(self) -> Array | None:
+        ycell = await self._ycell()
+        if ycell is None:
+            return None
+        if not isinstance(ycell.get("outputs"), Array):
+            ycell["outputs"] = Array()
+        return ycell["outputs"]
+
+    def _apply(self, msg: dict[str, Any], youtputs: Array | None) -> None:
+        kind, content = msg["header"]["msg_type"], msg["content"]
+        if kind == "execute_input":
+            self.execution_count = content.get("execution_count")
+        elif kind == "clear_output":
+            if content.get("wait"):
+                self._clear_on_next = True
+            else:
+                self._clear(youtputs)
+        elif kind == "update_display_data":
+            display_id = content.get("transient", {}).get("display_id")
+            for i in self._display_ids.get(display_id, []):
+                self.outputs[i].update(data=content["data"], metadata=content["metadata"])
+                if youtputs is not None and i < len(youtputs):
+                    youtputs[i]["data"] = content["data"]
+                    youtputs[i]["metadata"] = content["metadata"]
+        elif kind in OUTPUT_MESSAGES:
+            if self._clear_on_next:
+                self._clear(youtputs)
+            self._append(output_from_msg(msg), content, youtputs)
+
+    def _append(self, output: dict[str, Any], content: dict, youtputs: Array | None) -> None:
+        last = self.outputs[-1] if self.outputs else None
+        if (
+            output["output_type"] == "stream"
+            and last is not None
+            and last["output_type"] == "stream"
+            and last["name"] == output["name"]
+        ):
+            last["text"] += output["text"]
+            if youtputs is not None and len(youtputs) == len(self.outputs):
+                text = youtputs[len(youtputs) - 1]["text"]  # bound first: see pycrdt's Text
+                text += output["text"]
+            return
+        display_id = content.get("transient", {}).get("display_id")
+        if display_id:
+            self._display_ids.setdefault(display_id, []).append(len(self.outputs))
+        self.outputs.append(dict(output))
+        if youtputs is not None:
+            youtputs.append(_youtput(output))
+
+    def _clear(self, youtputs: Array | None) -> None:
+        self._clear_on_next = False
+        self.outputs.clear()
+        self._display_ids.clear()
+        if youtputs is not None:
+            youtputs.clear()
+
+
+def _youtput(output: dict[str, Any]) -> Map:
+    value = dict(output)
+    if value["output_type"] == "stream":
+        value["text"] = Text(value["text"])
+    return Map(value)
+
+
+async def run_cell(
+    rooms: Rooms,
+    kernels: Kernels,
+    *,
+    path: str,
+    cell_id: str,
+    code: str,
+    kernel_id: str,
+    timeout: float,
+    progress: Progress | None = None,
+) -> Execution:
+    """Execute `code` as cell `cell_id` of `path` in kernel `kernel_id`, queued behind any
+    other execution on that kernel."""
+    outputs = CellOutputs(rooms, path, cell_id)
+    async with kernels.queue(kernel_id):
+        client = await kernels.client(kernel_id)
+        await outputs.mark(running=True)
+        writer = asyncio.create_task(outputs.write())
+        execute = asyncio.create_task(
+            client.execute_interactive(
+                code, allow_stdin=False, timeout=timeout, output_hook=outputs.hook
+            )
+        )
+        try:
+            status, reply = await _supervise(execute, kernels, kernel_id, outputs, progress)
+        finally:
+            outputs.stop()
+            await writer
+            await outputs.mark(running=False)
+    error = None
+    if status == "ok" and reply["content"]["status"] != "ok":
+        status = "error"
+        content = reply["content"]
+        error = {k: content.get(k) for k in ("ename", "evalue", "traceback")}
+    elif status == "timeout":
+        error = {"ename": "Timeout", "evalue": f"the cell ran for more than {timeout:g} s"}
+    elif status == "died":
+        error = {
+            "ename": "DeadKernel",
+            "evalue": "the kernel died or was restarted while running this cell; "
+            "its variables are lost",
+        }
+    if status == "ok" and outputs.execution_count is None:
+        outputs.execution_count = reply["content"].get("execution_count")
+    return Execution(status, outputs.execution_count, outputs.outputs, error)
+
+
+async def _supervise(
+    execute: asyncio.Task,
+    kernels: Kernels,
+    kernel_id: str,
+    outputs: CellOutputs,
+    progress: Progress | None,
+) -> tuple[str, dict[str, Any]]:
+    """Wait for the execution while reporting progress and watching the kernel's life."""
+    start, restarts = time.monotonic(), kernels.restarts(kernel_id)
+    while True:
+        done, _ = await asyncio.wait({execute}, timeout=0.5)
+        if done:
+            try:
+                return "ok", execute.result()
+            except TimeoutError:
+                await kernels.interrupt(kernel_id)
+                return "timeout", {}
+        if kernels.restarts(kernel_id) != restarts or not await kernels.is_alive(kernel_id):
+            execute.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await execute
+            kernels.forget(kernel_id)
+            return "died", {}
+        if progress is not None:
+            await progress(time.monotonic() - start, outputs)
