@@ -14,6 +14,7 @@ from .kernels import Kernels
 from .rooms import Rooms
 
 OUTPUT_MESSAGES = {"stream", "display_data", "execute_result", "error"}
+INTERRUPT_GRACE = 10.0
 Progress = Callable[[float, "CellOutputs"], Awaitable[None]]
 
 
@@ -177,12 +178,12 @@ async def run_cell(
         await outputs.mark(running=True)
         writer = asyncio.create_task(outputs.write())
         execute = asyncio.create_task(
-            client.execute_interactive(
-                code, allow_stdin=False, timeout=timeout, output_hook=outputs.hook
-            )
+            client.execute_interactive(code, allow_stdin=False, output_hook=outputs.hook)
         )
         try:
-            status, reply = await _supervise(execute, kernels, kernel_id, outputs, progress)
+            status, reply = await _supervise(
+                execute, kernels, kernel_id, outputs, progress, timeout
+            )
         finally:
             outputs.stop()
             await writer
@@ -211,22 +212,35 @@ async def _supervise(
     kernel_id: str,
     outputs: CellOutputs,
     progress: Progress | None,
+    timeout: float,
 ) -> tuple[str, dict[str, Any]]:
-    """Wait for the execution while reporting progress and watching the kernel's life."""
+    """Wait for the execution while reporting progress and watching the kernel's life.
+
+    At the deadline the kernel is interrupted, and the interrupted request is still awaited
+    (for INTERRUPT_GRACE seconds): the kernel aborts requests that arrive while it is
+    handling one that failed, so the next execution must not be sent before.
+    """
     start, restarts = time.monotonic(), kernels.restarts(kernel_id)
+    deadline, status, last_report = start + timeout, "ok", start
     while True:
-        done, _ = await asyncio.wait({execute}, timeout=0.5)
+        now = time.monotonic()
+        done, _ = await asyncio.wait({execute}, timeout=max(0.0, min(0.5, deadline - now)))
         if done:
-            try:
-                return "ok", execute.result()
-            except TimeoutError:
-                await kernels.interrupt(kernel_id)
-                return "timeout", {}
+            return status, execute.result()
+        now = time.monotonic()
         if kernels.restarts(kernel_id) != restarts or not await kernels.is_alive(kernel_id):
+            status = "died"
+        elif now >= deadline and status == "ok":
+            status, deadline = "timeout", now + INTERRUPT_GRACE
+            await kernels.interrupt(kernel_id)
+            continue
+        if status == "died" or now >= deadline:
             execute.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await execute
-            kernels.forget(kernel_id)
-            return "died", {}
-        if progress is not None:
-            await progress(time.monotonic() - start, outputs)
+            if status == "died":
+                kernels.forget(kernel_id)
+            return status, {}
+        if progress is not None and now - last_report >= 1.0:
+            last_report = now
+            await progress(now - start, outputs)

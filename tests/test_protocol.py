@@ -17,6 +17,10 @@ DOCUMENTED_TOOLS = {
     "cell_insert",
     "cell_delete",
     "room_list",
+    "cell_execute",
+    "notebook_execute",
+    "kernel_interrupt",
+    "kernel_restart",
 }
 
 
