@@ -9,6 +9,7 @@ and FastMCP's Python client (which adds its own per-call cost).
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
 import tempfile
@@ -17,7 +18,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 from fastmcp import Client
+from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from bench.lean import LeanClient
 from tests.collab import Collaborator
@@ -25,6 +28,7 @@ from tests.conftest import call, client_for, write_notebook
 from tests.servers import Server, running_server
 
 READ_TARGET_MS, EDIT_TARGET_MS, COLLAB_TARGET_MS = 3.0, 5.0, 30.0
+EXECUTE_TARGET_MS, EXECUTE_OVERHEAD_TARGET_MS = 25.0, 10.0
 Row = tuple[str, list[float], list[float] | None, float | None]
 
 
@@ -100,6 +104,8 @@ async def tool_rows(server: Server, iterations: int, path: str) -> list[Row]:
             for name, action, target in tool_actions(mcp, path, ids, label):
                 results.setdefault(name, {})[label] = await timed(iterations, action)
                 targets[name] = target
+            shutil.rmtree(server.root / "new")  # the next client lists the same tree
+            (server.root / "new").mkdir()
     return [(name, r["lean"], r["fastmcp"], targets[name]) for name, r in results.items()]
 
 
@@ -138,6 +144,39 @@ async def collaboration_rows(server: Server, iterations: int, path: str) -> list
     ]
 
 
+async def execution_rows(server: Server, iterations: int) -> list[Row]:
+    """cell_execute of 1+1 on a warm kernel, and a bare execute_interactive on that kernel."""
+    path = write_notebook(server.root, ["1 + 1"], "execute.ipynb")
+    async with LeanClient(server.mcp_url, server.headers) as mcp, client_for(server) as fast:
+        for _ in range(10):
+            assert (await mcp.call("cell_execute", path=path, index=0))["status"] == "ok"
+        lean = await timed(iterations, lambda i: mcp.call("cell_execute", path=path, index=0))
+        fastmcp = await timed(iterations, lambda i: call(fast, "cell_execute", path=path, index=0))
+        async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as http:
+            sessions = (await http.get("api/sessions")).json()
+        kernel_id = next(s["kernel"]["id"] for s in sessions if s["path"] == path)
+        runtime = Path(server.env["JUPYTER_RUNTIME_DIR"])
+        client = AsyncKernelClient(connection_file=str(runtime / f"kernel-{kernel_id}.json"))
+        client.load_connection_file()
+        client.start_channels()
+        await client.wait_for_ready(timeout=30)
+        try:
+            for _ in range(10):
+                await client.execute_interactive("1 + 1", output_hook=lambda msg: None)
+            bare = await timed(
+                iterations,
+                lambda i: client.execute_interactive("1 + 1", output_hook=lambda msg: None),
+            )
+        finally:
+            client.stop_channels()
+    overhead = [statistics.median(lean) - statistics.median(bare)]
+    return [
+        ("cell_execute 1+1 (warm kernel)", lean, fastmcp, EXECUTE_TARGET_MS),
+        ("bare execute_interactive 1+1", bare, None, None),
+        ("cell_execute overhead over bare (p50)", overhead, None, EXECUTE_OVERHEAD_TARGET_MS),
+    ]
+
+
 async def concurrent_inserts(server: Server, clients: int = 8, each: int = 25) -> float:
     path = write_notebook(server.root, ["seed"], "concurrent.ipynb")
 
@@ -160,6 +199,7 @@ async def run(server: Server, iterations: int) -> tuple[list[Row], float]:
     path = write_notebook(server.root, [f"x{i} = {i}" for i in range(100)], "bench.ipynb")
     rows = await tool_rows(server, iterations, path)
     rows += await collaboration_rows(server, iterations, path)
+    rows += await execution_rows(server, iterations)
     return rows, await concurrent_inserts(server)
 
 
