@@ -15,15 +15,11 @@ def lab_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], 
     workspace.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     token_file = env.get("JUPYTER_TOKEN_FILE", "")
-    if token_file and Path(token_file).is_file():
-        token = Path(token_file).read_text().strip()
-    elif env.get("JUPYTER_TOKEN"):
-        token = env["JUPYTER_TOKEN"]
-    else:
-        # Jupyter would generate one too, but this process must know it to print the URLs.
-        token = secrets.token_urlsafe(32)
-        env.pop("JUPYTER_TOKEN_FILE", None)
-    env["JUPYTER_TOKEN"] = token
+    if not (token_file and Path(token_file).is_file()):
+        env.pop("JUPYTER_TOKEN_FILE", None)  # Jupyter would fail on a missing file
+        if not env.get("JUPYTER_TOKEN"):
+            # Jupyter would generate one too, but the launcher must know it to print the URL.
+            env["JUPYTER_TOKEN"] = secrets.token_urlsafe(32)
     argv = [
         sys.executable,
         "-m",
@@ -41,11 +37,16 @@ def lab_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], 
 
 def lab(args: argparse.Namespace, extra: list[str]) -> int:
     argv, env = lab_command(args, extra)
-    host = "127.0.0.1" if args.ip in ("0.0.0.0", "", "*") else args.ip
+    host = "127.0.0.1" if args.ip in ("0.0.0.0", "", "*", "::") else args.ip
     base = f"http://{host}:{args.port}/"
-    token = env["JUPYTER_TOKEN"]
-    print(f"JupyterLab: {base}lab?token={token}", flush=True)
-    print(f"MCP:        {base}mcp  (header 'Authorization: token {token}')", flush=True)
+    if "JUPYTER_TOKEN_FILE" in env:
+        # Never print a provisioned secret: service logs are widely readable.
+        print(f"JupyterLab: {base}lab  (token in {env['JUPYTER_TOKEN_FILE']})", flush=True)
+        print(f"MCP:        {base}mcp  (header 'Authorization: token <token>')", flush=True)
+    else:
+        token = env["JUPYTER_TOKEN"]
+        print(f"JupyterLab: {base}lab?token={token}", flush=True)
+        print(f"MCP:        {base}mcp  (header 'Authorization: token {token}')", flush=True)
     os.execvpe(argv[0], argv, env)
     return 0  # not reached
 

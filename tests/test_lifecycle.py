@@ -113,8 +113,9 @@ async def test_launcher_serves_api_and_mcp_with_the_token_file(tmp_path) -> None
             assert await call(mcp, "notebook_create", path="hello.ipynb")
         assert (workspace / "hello.ipynb").is_file()
         output = server.log.read_text()
-        assert f"http://127.0.0.1:{port}/lab?token=launcher-token" in output
+        assert f"http://127.0.0.1:{port}/lab  (token in {token_file})" in output
         assert f"http://127.0.0.1:{port}/mcp" in output
+        assert "launcher-token" not in output
 
 
 async def test_launcher_without_token_file_generates_a_token(tmp_path) -> None:
