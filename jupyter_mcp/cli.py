@@ -14,12 +14,15 @@ def lab_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], 
     workspace = Path(args.workspace).expanduser()
     workspace.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    token_file = env.get("JUPYTER_TOKEN_FILE", "")
-    if not (token_file and Path(token_file).is_file()):
-        env.pop("JUPYTER_TOKEN_FILE", None)  # Jupyter would fail on a missing file
-        if not env.get("JUPYTER_TOKEN"):
-            # Jupyter would generate one too, but the launcher must know it to print the URL.
-            env["JUPYTER_TOKEN"] = secrets.token_urlsafe(32)
+    token_file = Path(env.pop("JUPYTER_TOKEN_FILE", "") or "/nonexistent")
+    if token_file.is_file():
+        # Jupyter reads JUPYTER_TOKEN_FILE itself, but keeps the trailing newline that
+        # secret files usually end with.
+        env["JUPYTER_TOKEN"] = token_file.read_text().strip()
+        env["JUPYTER_MCP_TOKEN_SOURCE"] = str(token_file)
+    elif not env.get("JUPYTER_TOKEN"):
+        # Jupyter would generate one too, but the launcher must know it to print the URL.
+        env["JUPYTER_TOKEN"] = secrets.token_urlsafe(32)
     argv = [
         sys.executable,
         "-m",
@@ -39,9 +42,10 @@ def lab(args: argparse.Namespace, extra: list[str]) -> int:
     argv, env = lab_command(args, extra)
     host = "127.0.0.1" if args.ip in ("0.0.0.0", "", "*", "::") else args.ip
     base = f"http://{host}:{args.port}/"
-    if "JUPYTER_TOKEN_FILE" in env:
+    source = env.pop("JUPYTER_MCP_TOKEN_SOURCE", None)
+    if source is not None:
         # Never print a provisioned secret: service logs are widely readable.
-        print(f"JupyterLab: {base}lab  (token in {env['JUPYTER_TOKEN_FILE']})", flush=True)
+        print(f"JupyterLab: {base}lab  (token in {source})", flush=True)
         print(f"MCP:        {base}mcp  (header 'Authorization: token <token>')", flush=True)
     else:
         token = env["JUPYTER_TOKEN"]
