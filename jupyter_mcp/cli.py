@@ -9,17 +9,20 @@ from pathlib import Path
 DEFAULT_PORT = 8888
 
 
-def lab_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The `jupyter lab` command line and environment for the product's defaults."""
+def lab_command(
+    args: argparse.Namespace, extra: list[str]
+) -> tuple[list[str], dict[str, str], Path | None]:
+    """The `jupyter lab` command line and environment for the product's defaults, and the
+    token file the token came from, if any."""
     workspace = Path(args.workspace).expanduser()
     workspace.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    token_file = Path(env.pop("JUPYTER_TOKEN_FILE", "") or "/nonexistent")
-    if token_file.is_file():
+    named = env.pop("JUPYTER_TOKEN_FILE", "")
+    token_file = Path(named) if named and Path(named).is_file() else None
+    if token_file is not None:
         # Jupyter reads JUPYTER_TOKEN_FILE itself, but keeps the trailing newline that
         # secret files usually end with.
         env["JUPYTER_TOKEN"] = token_file.read_text().strip()
-        env["JUPYTER_MCP_TOKEN_SOURCE"] = str(token_file)
     elif not env.get("JUPYTER_TOKEN"):
         # Jupyter would generate one too, but the launcher must know it to print the URL.
         env["JUPYTER_TOKEN"] = secrets.token_urlsafe(32)
@@ -35,17 +38,16 @@ def lab_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], 
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         argv.append("--allow-root")
-    return argv + extra, env
+    return argv + extra, env, token_file
 
 
 def lab(args: argparse.Namespace, extra: list[str]) -> int:
-    argv, env = lab_command(args, extra)
+    argv, env, token_file = lab_command(args, extra)
     host = "127.0.0.1" if args.ip in ("0.0.0.0", "", "*", "::") else args.ip
     base = f"http://{host}:{args.port}/"
-    source = env.pop("JUPYTER_MCP_TOKEN_SOURCE", None)
-    if source is not None:
+    if token_file is not None:
         # Never print a provisioned secret: service logs are widely readable.
-        print(f"JupyterLab: {base}lab  (token in {source})", flush=True)
+        print(f"JupyterLab: {base}lab  (token in {token_file})", flush=True)
         print(f"MCP:        {base}mcp  (header 'Authorization: token <token>')", flush=True)
     else:
         token = env["JUPYTER_TOKEN"]
