@@ -22,7 +22,7 @@ import httpx
 from fastmcp import Client
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
-from bench.lean import LeanClient
+from jupyter_mcp.client import LeanClient
 from tests.collab import Collaborator
 from tests.conftest import call, client_for, write_notebook
 from tests.servers import Server, running_server

@@ -6,12 +6,12 @@ import os
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Float, Int, Unicode, default
+from traitlets import Float, Int, List, Unicode, default
 
 from .bridge import ASGIHandler
 from .kernels import Kernels
 from .rooms import Rooms
-from .tools import Limits, create_server
+from .tools import TOOL_NAMES, Limits, create_server
 
 MCP_PATH = "/mcp"
 
@@ -55,6 +55,14 @@ class MCPExtension(ExtensionApp):
         3600.0, config=True, help="The longest timeout, in seconds, a caller may ask for."
     )
 
+    disabled_tools = List(
+        Unicode(),
+        config=True,
+        help="""Tools not to serve, e.g. ["cell_execute", "notebook_execute",
+        "kernel_interrupt", "kernel_restart"] for a deployment where agents may edit
+        but not run code.""",
+    )
+
     @default("server_name")
     def _default_server_name(self) -> str:
         return os.environ.get("MCP_SERVER_NAME") or "jupyter"
@@ -64,6 +72,9 @@ class MCPExtension(ExtensionApp):
         return float(os.environ.get("MCP_ROOM_IDLE_TIMEOUT_SEC") or 600)
 
     def initialize_handlers(self) -> None:
+        unknown = set(self.disabled_tools) - TOOL_NAMES
+        if unknown:
+            self.log.warning("jupyter_mcp: disabled_tools names unknown tools: %s", unknown)
         self.rooms = Rooms(
             self.serverapp,
             user={
@@ -82,7 +93,12 @@ class MCPExtension(ExtensionApp):
             max_execution_timeout=self.max_execution_timeout,
         )
         self.mcp = create_server(
-            self.serverapp, self.rooms, self.kernels, name=self.server_name, limits=limits
+            self.serverapp,
+            self.rooms,
+            self.kernels,
+            name=self.server_name,
+            limits=limits,
+            disabled=set(self.disabled_tools),
         )
         self.asgi_app = self.mcp.http_app(path=MCP_PATH, host_origin_protection=False)
         self._lifespan_ready = asyncio.Event()

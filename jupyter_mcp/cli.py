@@ -72,11 +72,34 @@ def main(argv: list[str] | None = None) -> int:
     lab_parser.add_argument(
         "--workspace", default=os.environ.get("JUPYTER_WORKSPACE", "~/workspace")
     )
+    check = sub.add_parser("check", help="Run the build- or deploy-scope checks.")
+    scopes = check.add_subparsers(dest="scope", required=True)
+    build = scopes.add_parser("build", help="Checks of the installed environment.")
+    build.add_argument(
+        "--expect-spacy-model",
+        action="store_true",
+        help="fail, rather than skip, when spaCy cannot load en_core_web_sm",
+    )
+    deploy = scopes.add_parser("deploy", help="Checks of a running server.")
+    deploy.add_argument("--url", required=True, help="the server's base URL")
+    deploy.add_argument("--token-file", help="file holding the server's token")
+    deploy.add_argument("--workspace", help="the directory the server serves")
+    deploy.add_argument(
+        "--roundtrip",
+        action="store_true",
+        help="also create, edit and remove a scratch notebook through MCP",
+    )
+    deploy.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    for scope in (build, deploy):
+        scope.add_argument("--json", action="store_true", help="print the results as JSON")
     args, extra = parser.parse_known_args(argv)
-    if args.command == "lab":
-        return lab(args, extra)
-    parser.error(f"unknown command {args.command}")
-    return 2
+    if args.command == "check":
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        from .checks import main_check
+
+        return main_check(args)
+    return lab(args, extra)
 
 
 if __name__ == "__main__":

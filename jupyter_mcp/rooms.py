@@ -165,7 +165,8 @@ class Rooms:
             if not isinstance(room, DocumentRoom) or room.clients:
                 return
             path = self._file_ids.get_path(room_id.split(":", 2)[2])
-            if path is not None:
+            manager = self._serverapp.contents_manager
+            if path is not None and await ensure_async(manager.file_exists(path)):
                 await self.save(path, _live_document(room).get())
             await ydoc.ywebsocket_server.delete_room(room=room)
             file_id = room_id.split(":", 2)[2]

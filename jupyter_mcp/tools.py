@@ -43,6 +43,25 @@ class Limits:
     max_execution_timeout: float
 
 
+TOOL_NAMES = frozenset(
+    {
+        "notebook_list",
+        "notebook_create",
+        "notebook_get",
+        "notebook_watch",
+        "notebook_list_users",
+        "cell_get",
+        "cell_update",
+        "cell_insert",
+        "cell_delete",
+        "cell_execute",
+        "room_list",
+        "notebook_execute",
+        "kernel_interrupt",
+        "kernel_restart",
+    }
+)
+
 INSTRUCTIONS = """\
 Tools for the Jupyter notebooks of this server. They act on the same live documents that
 people have open in JupyterLab: edits appear to them as they happen, and their edits are
@@ -51,10 +70,21 @@ index or, more robustly while others edit, by cell_id."""
 
 
 def create_server(
-    serverapp: ServerApp, rooms: Rooms, kernels: Kernels, *, name: str, limits: Limits
+    serverapp: ServerApp,
+    rooms: Rooms,
+    kernels: Kernels,
+    *,
+    name: str,
+    limits: Limits,
+    disabled: set[str] = frozenset(),
 ) -> FastMCP:
-    """The FastMCP server with every tool bound to this Jupyter server."""
+    """The FastMCP server with every tool, except the `disabled` ones, bound to this
+    Jupyter server."""
     mcp = FastMCP(name, instructions=INSTRUCTIONS, mask_error_details=False)
+
+    def tool(function: Callable[..., Any]) -> Callable[..., Any]:
+        return function if function.__name__ in disabled else mcp.tool(function)
+
     root_dir: Callable[[], str] = lambda: serverapp.contents_manager.root_dir  # noqa: E731
 
     def notebook_path(path: str, *, must_exist: bool = True) -> str:
@@ -89,7 +119,7 @@ def create_server(
         kernelspec = cells.read(nb)["metadata"].get("kernelspec", {}).get("name")
         return await kernels.ensure(api_path, kernelspec)
 
-    @mcp.tool
+    @tool
     async def notebook_list() -> list[dict[str, str]]:
         """List every notebook (.ipynb) under the server root, hidden folders excluded.
 
@@ -97,7 +127,7 @@ def create_server(
         found = await asyncio.to_thread(paths.list_notebooks, root_dir())
         return [{"path": p, "name": posixpath.basename(p)} for p in found]
 
-    @mcp.tool
+    @tool
     async def notebook_create(path: Path) -> dict[str, str]:
         """Create a new, empty notebook with the server's default kernel.
 
@@ -113,13 +143,13 @@ def create_server(
         await ensure_async(serverapp.contents_manager.save(model, api_path))
         return {"path": api_path, "name": posixpath.basename(api_path)}
 
-    @mcp.tool
+    @tool
     async def notebook_get(path: Path) -> dict[str, Any]:
         """Read a whole notebook as nbformat JSON (cells, metadata, nbformat, nbformat_minor),
         exactly as it is live, including edits not yet saved."""
         return cells.read(await rooms.notebook(notebook_path(path)))
 
-    @mcp.tool
+    @tool
     async def notebook_watch(
         path: Path,
         timeout: Annotated[float, Field(description="Seconds to wait, 1 to 300.")] = 30,
@@ -131,19 +161,19 @@ def create_server(
         nb = await rooms.notebook(notebook_path(path))
         return await cells.watch(nb, min(max(float(timeout), 1.0), 300.0))
 
-    @mcp.tool
+    @tool
     async def notebook_list_users(path: Path) -> list[dict[str, Any]]:
         """List who is on the notebook now: [{id, name, display_name, ..., is_mcp}] from the
         collaboration room's awareness. Returns [] when nobody has the notebook open."""
         return rooms.users(notebook_path(path))
 
-    @mcp.tool
+    @tool
     async def cell_get(path: Path, index: Index = None, cell_id: CellId = None) -> dict[str, Any]:
         """Read one cell: {index, id, cell_type, source, metadata, outputs?, execution_count?}."""
         nb = await rooms.notebook(notebook_path(path))
         return cells.view(nb, cells.locate(nb, index, cell_id))
 
-    @mcp.tool
+    @tool
     async def cell_update(
         path: Path,
         source: Source,
@@ -166,7 +196,7 @@ def create_server(
             cells.update(nb, i, source, cell_type)
             return {"index": i, "cell_id": nb.ycells[i]["id"], "updated": True}
 
-    @mcp.tool
+    @tool
     async def cell_insert(
         path: Path,
         source: Source,
@@ -188,7 +218,7 @@ def create_server(
             new_id = cells.insert(nb, i, source, cell_type)
             return {"index": i, "cell_id": new_id, "cell_count": len(nb.ycells)}
 
-    @mcp.tool
+    @tool
     async def cell_delete(
         path: Path, index: Index = None, cell_id: CellId = None
     ) -> dict[str, Any]:
@@ -199,7 +229,7 @@ def create_server(
             del nb.ycells[i]
             return {"index": i, "cell_id": deleted_id, "cell_count": len(nb.ycells)}
 
-    @mcp.tool
+    @tool
     async def cell_execute(
         ctx: Context,
         path: Path,
@@ -230,7 +260,7 @@ def create_server(
             execution, index=cell["index"], cell_id=cell["id"], max_chars=limits.max_output_chars
         )
 
-    @mcp.tool
+    @tool
     async def notebook_execute(ctx: Context, path: Path, timeout: Timeout = None) -> ToolResult:
         """Run every code cell of the notebook in order, in its own kernel, stopping at the
         first cell that fails or times out.
@@ -269,7 +299,7 @@ def create_server(
         await ctx.report_progress(len(ran), len(code_cells), "done")
         return ToolResult(structured_content=result)
 
-    @mcp.tool
+    @tool
     async def kernel_interrupt(path: Path) -> dict[str, Any]:
         """Interrupt the notebook's kernel (stops the running cell, keeps the variables).
 
@@ -281,7 +311,7 @@ def create_server(
         await kernels.interrupt(kernel_id)
         return {"interrupted": True, "kernel_id": kernel_id, "message": "Kernel interrupted."}
 
-    @mcp.tool
+    @tool
     async def kernel_restart(path: Path) -> dict[str, Any]:
         """Restart the notebook's kernel: every variable and import is lost.
 
@@ -293,7 +323,7 @@ def create_server(
         await kernels.restart(kernel_id)
         return {"restarted": True, "kernel_id": kernel_id, "message": "Kernel restarted."}
 
-    @mcp.tool
+    @tool
     async def room_list() -> list[dict[str, Any]]:
         """List the open collaboration rooms: [{room_id, path, file_id, users, user_count,
         has_kernel}], one per open document. user_count counts connected JupyterLab clients."""

@@ -127,7 +127,11 @@ def running_server(
         argv.extend(extra)
     log = home / "server.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(argv, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        # cwd: jupyter_server_ydoc's get_document() builds a room's store without the server
+        # config, so SQLiteYStore.db_path is ignored and the store lands in the cwd.
+        process = subprocess.Popen(
+            argv, env=full_env, cwd=home, stdout=out, stderr=subprocess.STDOUT
+        )
     server = Server(root, port, token, base_url, process, log, full_env)
     try:
         wait_until_up(server)

@@ -1,6 +1,6 @@
 """A minimal MCP client: JSON-RPC over one keep-alive HTTP connection, the initialize handshake,
-and SSE responses read as they come. It measures the server's round trip without the
-per-call overhead of a full client library."""
+and SSE responses. The checks use it (it depends on httpx only), and the benchmark measures
+the server's round trip with it, without a full client library's per-call cost."""
 
 import itertools
 import json
@@ -9,6 +9,10 @@ from typing import Any
 import httpx
 
 PROTOCOL = "2025-06-18"
+
+
+class MCPError(Exception):
+    """The server answered with a JSON-RPC error or a tool error."""
 
 
 class LeanClient:
@@ -38,8 +42,10 @@ class LeanClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.http.delete(self.url)
-        await self.http.aclose()
+        try:
+            await self.http.delete(self.url)
+        finally:
+            await self.http.aclose()
 
     async def request(self, method: str, params: dict[str, Any] | None = None) -> Any:
         body: dict[str, Any] = {"jsonrpc": "2.0", "id": next(self.ids), "method": method}
@@ -53,7 +59,7 @@ class LeanClient:
             data = [line[5:] for line in response.text.splitlines() if line.startswith("data:")]
             message = json.loads(data[-1])
         if "error" in message:
-            raise RuntimeError(message["error"])
+            raise MCPError(message["error"].get("message", message["error"]))
         return message["result"]
 
     async def ping(self) -> None:
@@ -62,6 +68,6 @@ class LeanClient:
     async def call(self, tool: str, **arguments: Any) -> Any:
         result = await self.request("tools/call", {"name": tool, "arguments": arguments})
         if result.get("isError"):
-            raise RuntimeError(result["content"][0]["text"])
+            raise MCPError(result["content"][0]["text"])
         data = result.get("structuredContent")
         return data["result"] if isinstance(data, dict) and set(data) == {"result"} else data
