@@ -60,7 +60,7 @@ dockerTools.streamLayeredImage {
   config = {
     User = "${toString uid}:${toString gid}";
     WorkingDir = home;
-    # tini is PID 1: it forwards signals to the server and reaps the kernels it orphans.
+    # tini is PID 1: it forwards signals to the server and reaps orphaned kernel processes.
     Entrypoint = [
       (lib.getExe' tini "tini")
       "--"
