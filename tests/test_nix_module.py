@@ -291,6 +291,16 @@ def test_freeform_settings_merge_with_the_defaults_and_may_override_them() -> No
     assert settings["BaseFileIdManager"]["db_path"] == "/var/lib/jupyter-mcp/file_id_manager.db"
 
 
+def test_room_idle_timeout_is_set_through_its_option_not_twice() -> None:
+    result = nix_eval(
+        f'{{ enable = true; tokenFile = "{TOKEN}"; settings.MCPExtension.room_idle_timeout = 5; }}'
+    )
+    assert result.returncode != 0
+    assert "settings.MCPExtension.room_idle_timeout' has conflicting definition values" in (
+        result.stderr
+    )
+
+
 def test_non_json_settings_are_refused() -> None:
     result = nix_eval(f'{{ enable = true; tokenFile = "{TOKEN}"; settings.X.y = _: 1; }}')
     assert result.returncode != 0
