@@ -1,4 +1,5 @@
 import asyncio
+import inspect
 import itertools
 import json
 import os
@@ -35,13 +36,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield s
 
 
+# Clients that know the stateless 2026 protocol era choose it with `mode`; older ones
+# speak only the initialize handshake.
+CLIENT_HAS_ERAS = "mode" in inspect.signature(Client.__init__).parameters
+
+
 def client_for(server: Server, headers: dict[str, str] | None = None) -> Client:
     transport = StreamableHttpTransport(
         server.mcp_url, headers=server.headers if headers is None else headers
     )
     # "legacy" is the initialize handshake that today's MCP clients (Claude Code, VS Code,
     # Cursor) speak; test_protocol covers the stateless 2026 era separately.
-    return Client(transport, mode="legacy", timeout=60)
+    era = {"mode": "legacy"} if CLIENT_HAS_ERAS else {}
+    return Client(transport, timeout=60, **era)
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """The MCP protocol surface: ping, the documented tool set, both protocol eras."""
 
+import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
-from .conftest import call
+from .conftest import CLIENT_HAS_ERAS, call
 from .servers import Server
 
 DOCUMENTED_TOOLS = {
@@ -35,6 +36,8 @@ async def test_tools_list_holds_exactly_the_documented_tools(mcp: Client) -> Non
         assert tool.description and len(tool.description) > 40, tool.name
 
 
+@pytest.mark.may_skip
+@pytest.mark.skipif(not CLIENT_HAS_ERAS, reason="this fastmcp client predates the 2026 era")
 async def test_stateless_2026_protocol_lists_and_calls_tools(server: Server) -> None:
     transport = StreamableHttpTransport(server.mcp_url, headers=server.headers)
     async with Client(transport, mode="auto") as client:
