@@ -10,7 +10,6 @@ let
   cfg = config.services.jupyter-mcp;
 
   stateDir = "/var/lib/jupyter-mcp";
-  runtimeDir = "/run/jupyter-mcp";
   cacheDir = "/var/cache/jupyter-mcp";
 
   # The name of the token inside the unit's credentials directory (%d).
@@ -236,9 +235,10 @@ in
       ];
 
       environment = {
+        # Jupyter's config, data and runtime files (its cookie secret too, so browser sessions
+        # survive restarts) live under $HOME.
         HOME = stateDir;
         SHELL = lib.getExe' pkgs.bashInteractive "bash";
-        JUPYTER_RUNTIME_DIR = runtimeDir;
         XDG_CACHE_HOME = cacheDir;
         JUPYTER_TOKEN_FILE =
           if cfg.tokenFile != null then "%d/${credentialName}" else generatedTokenFile;
@@ -263,8 +263,6 @@ in
         Group = cfg.group;
         StateDirectory = "jupyter-mcp";
         StateDirectoryMode = "0750";
-        RuntimeDirectory = "jupyter-mcp";
-        RuntimeDirectoryMode = "0700";
         CacheDirectory = "jupyter-mcp";
         CacheDirectoryMode = "0700";
         WorkingDirectory = stateDir;
@@ -277,7 +275,7 @@ in
         TimeoutStopSec = 30;
 
         # Hardening. Kernels run arbitrary user code: they fork, talk ZeroMQ over loopback TCP
-        # and Unix sockets, read /proc (psutil) and may JIT (numba), so no
+        # and Unix sockets, read /proc and netlink (psutil) and may JIT (numba), so no
         # MemoryDenyWriteExecute, no ProcSubset=pid, and a denied syscall fails with EPERM
         # instead of killing the kernel.
         CapabilityBoundingSet = "";
