@@ -3,6 +3,7 @@
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -83,23 +84,22 @@ async def test_edit_right_before_sigterm_without_collaborator_is_on_disk(tmp_pat
         assert disk_sources(server.root, path) == ["before", "last words"]
 
 
+def launcher_command(tmp_path: Path, port: int, workspace: Path) -> list[str]:
+    """`jupyter mcp lab` on `port`, its collaboration databases isolated in `tmp_path`."""
+    return [
+        sys.executable, "-m", "jupyter_mcp.cli", "lab", "--port", str(port),
+        "--workspace", str(workspace),
+        f"--SQLiteYStore.db_path={tmp_path / 'y.db'}",
+        f"--BaseFileIdManager.db_path={tmp_path / 'f.db'}",
+    ]  # fmt: skip
+
+
 async def test_launcher_serves_api_and_mcp_with_the_token_file(tmp_path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("launcher-token\n")
     workspace = tmp_path / "ws"
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "jupyter_mcp.cli",
-        "lab",
-        "--port",
-        str(port),
-        "--workspace",
-        str(workspace),
-        f"--SQLiteYStore.db_path={tmp_path / 'y.db'}",
-        f"--BaseFileIdManager.db_path={tmp_path / 'f.db'}",
-    ]
+    command = launcher_command(tmp_path, port, workspace)
     env = {"JUPYTER_TOKEN_FILE": str(token_file)}
     with running_server(
         tmp_path, token="launcher-token", env=env, command=command, port=port, root=workspace
@@ -120,18 +120,7 @@ async def test_launcher_serves_api_and_mcp_with_the_token_file(tmp_path) -> None
 
 async def test_launcher_without_token_file_generates_a_token(tmp_path) -> None:
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "jupyter_mcp.cli",
-        "lab",
-        "--port",
-        str(port),
-        "--workspace",
-        str(tmp_path / "ws"),
-        f"--SQLiteYStore.db_path={tmp_path / 'y.db'}",
-        f"--BaseFileIdManager.db_path={tmp_path / 'f.db'}",
-    ]
+    command = launcher_command(tmp_path, port, tmp_path / "ws")
     env = {"JUPYTER_TOKEN_FILE": str(tmp_path / "absent")}
     with running_server(tmp_path, token=None, env=env, command=command, port=port) as server:
         async with httpx.AsyncClient() as http:
