@@ -4,15 +4,21 @@ systemd unit, firewall and assertions out. The VM tests in tests/nixos/ run the 
 Needs `nix-instantiate` and a nixpkgs `lib` directory in $NIXPKGS_LIB (for instance a checkout
 of nix-community/nixpkgs.lib: NIXPKGS_LIB=/path/to/nixpkgs.lib/lib)."""
 
+import asyncio
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .conftest import client_for
+from .servers import free_port, running_server
 
 HARNESS = Path(__file__).parent / "nixos" / "eval-module.nix"
 NIXPKGS_LIB = os.environ.get("NIXPKGS_LIB", "")
@@ -326,3 +332,53 @@ def test_exec_arguments_are_escaped_for_systemd() -> None:
     line = out["unit"]["serviceConfig"]["ExecStart"]
     assert '"/srv/a b/100%%/$$HOME"' in line
     assert option_value(exec_args(line), "--workspace") == "/srv/a b/100%/$HOME"
+
+
+async def test_the_rendered_unit_serves_and_passes_the_deploy_checks(tmp_path: Path) -> None:
+    """The unit's command line, environment and config file, with its directories moved under
+    tmp_path and this environment's launcher for the store path, run the real server: what the
+    VM test checks under systemd, minus the sandbox."""
+    port = free_port()
+    out = evaluate(
+        f'{{ enable = true; tokenFile = "{TOKEN}"; port = {port}; mcp.serverName = "unit-agent"; }}'
+    )
+    unit = out["unit"]
+    state, cache, credentials = tmp_path / "state", tmp_path / "cache", tmp_path / "credentials"
+    for directory in (state, cache, credentials):
+        directory.mkdir()
+
+    def moved(value: str) -> str:
+        return (
+            value.replace("/var/lib/jupyter-mcp", str(state))
+            .replace("/var/cache/jupyter-mcp", str(cache))
+            .replace("%d", str(credentials))
+        )
+
+    token = secrets.token_hex(16)
+    (credentials / "jupyter-token").write_text(token + "\n")
+    config_file = tmp_path / "jupyter-mcp-config.json"
+    config_file.write_text(moved(json.dumps(out["settings"])))
+    launcher = str(Path(sys.executable).parent / "jupyter-mcp")
+    args = exec_args(unit["serviceConfig"]["ExecStart"])
+    argv = [launcher] + [
+        f"--config={config_file}" if arg.startswith("--config=") else moved(arg) for arg in args[1:]
+    ]
+    workspace = Path(moved(option_value(args, "--workspace")))
+    env = {name: moved(value) for name, value in unit["environment"].items()}
+
+    with running_server(
+        state, command=argv, env=env, port=port, root=workspace, token=token
+    ) as server:
+        check = await asyncio.create_subprocess_exec(
+            *(launcher, "check", "deploy", "--url", server.url, "--roundtrip"),
+            *("--token-file", str(credentials / "jupyter-token"), "--workspace", str(workspace)),
+            *("--timeout", "60"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        report = (await asyncio.wait_for(check.communicate(), 240))[0].decode()
+        assert check.returncode == 0, report
+        async with client_for(server) as mcp:
+            assert mcp.initialize_result.server_info.name == "unit-agent"
+    assert token not in server.log.read_text()
+    assert (state / "file_id_manager.db").is_file()
