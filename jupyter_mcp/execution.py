@@ -173,7 +173,7 @@ async def run_cell(
     """Execute `code` as cell `cell_id` of `path` in kernel `kernel_id`, queued behind any
     other execution on that kernel."""
     outputs = CellOutputs(rooms, path, cell_id)
-    async with kernels.queue(kernel_id):
+    async with rooms.in_use(path), kernels.queue(kernel_id):
         client = await kernels.client(kernel_id)
         await outputs.mark(running=True)
         writer = asyncio.create_task(outputs.write())

@@ -7,7 +7,7 @@ time after its last client leaves, so every call resolves the room again.
 import asyncio
 import time
 import weakref
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,6 +34,7 @@ class Rooms:
         self._user = user
         self._edit_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._last_used: dict[str, float] = {}
+        self._in_use: Counter[str] = Counter()
         self._opened_by_mcp: set[str] = set()
         self._announced: weakref.WeakKeyDictionary[DocumentRoom, frozenset[int]] = (
             weakref.WeakKeyDictionary()
@@ -104,6 +105,21 @@ class Rooms:
         async with self._edit_locks[room_id]:
             yield await self.notebook(api_path)
 
+    @asynccontextmanager
+    async def in_use(self, api_path: str) -> AsyncIterator[None]:
+        """Keep the notebook's room open (and the agent shown there) for a long operation,
+        such as a running cell or a watch, whether or not it touches the room meanwhile."""
+        room_id = self.room_id(api_path)
+        assert room_id is not None
+        self._in_use[room_id] += 1
+        try:
+            yield
+        finally:
+            self._in_use[room_id] -= 1
+            if not self._in_use[room_id]:
+                del self._in_use[room_id]
+            self._last_used[room_id] = time.monotonic()
+
     def _announce(self, room: DocumentRoom) -> None:
         """Show the MCP client as a collaborator; again whenever the room's clients change,
         because pycrdt-websocket does not send existing awareness states to a joining client."""
@@ -148,7 +164,7 @@ class Rooms:
             if not isinstance(room, DocumentRoom):
                 self._forget(room_id)
                 continue
-            idle = now - last_used
+            idle = 0.0 if room_id in self._in_use else now - last_used
             if room_id in self._opened_by_mcp and idle >= idle_timeout and not room.clients:
                 await self.close(room_id)
             elif idle >= presence_timeout:

@@ -158,8 +158,10 @@ def create_server(
 
         Returns {changed: true, cell_count} on the first change after the call, otherwise
         {changed: false}. Use it to react to a person's edits instead of polling."""
-        nb = await rooms.notebook(notebook_path(path))
-        return await cells.watch(nb, min(max(float(timeout), 1.0), 300.0))
+        api_path = notebook_path(path)
+        async with rooms.in_use(api_path):
+            nb = await rooms.notebook(api_path)
+            return await cells.watch(nb, min(max(float(timeout), 1.0), 300.0))
 
     @tool
     async def notebook_list_users(path: Path) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from .collab import Collaborator
-from .conftest import call, client_for, disk_sources, eventually, write_notebook
+from .conftest import call, client_for, disk_sources, eventually, read_notebook, write_notebook
 from .servers import TOKEN, free_port, running_server
 
 
@@ -182,3 +182,22 @@ async def test_an_edit_just_before_the_room_cleanup_is_not_lost(tmp_path) -> Non
 
             await eventually(closed_by_sweeper, timeout=15)
             assert disk_sources(server.root, path) == ["start", "just in time"]
+
+
+async def test_the_sweeper_keeps_a_room_with_a_silent_running_cell(tmp_path) -> None:
+    with running_server(tmp_path, "--MCPExtension.room_idle_timeout=1") as server:
+        path = write_notebook(server.root, ["import time\ntime.sleep(4)\nprint('done')"])
+        async with client_for(server) as mcp:
+            running = asyncio.create_task(call(mcp, "cell_execute", path=path, index=0))
+            await asyncio.sleep(3)  # three idle timeouts without a touch of the room
+            rows = _rooms(await call(mcp, "room_list"), path)
+            assert rows and rows[0]["has_kernel"]
+            result = await running
+            assert result["status"] == "ok" and result["outputs"][0]["text"] == "done\n"
+
+            async def closed() -> bool:
+                return not _rooms(await call(mcp, "room_list"), path)
+
+            await eventually(closed, timeout=15)
+            saved = read_notebook(server.root, path)["cells"][0]
+            assert saved["outputs"][0]["text"] == "done\n" and saved["execution_count"] == 1
