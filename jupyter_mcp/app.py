@@ -11,7 +11,7 @@ from traitlets import Float, Int, List, Unicode, default
 from .bridge import ASGIHandler
 from .kernels import Kernels
 from .rooms import Rooms
-from .tools import TOOL_NAMES, Limits, create_server
+from .tools import TOOL_NAMES, Limits, create_server, refusal, required_permissions
 
 MCP_PATH = "/mcp"
 
@@ -107,7 +107,13 @@ class MCPExtension(ExtensionApp):
             (
                 r"/mcp/?",
                 ASGIHandler,
-                {"app": self.asgi_app, "asgi_path": MCP_PATH, "ready": self._lifespan_ready},
+                {
+                    "app": self.asgi_app,
+                    "asgi_path": MCP_PATH,
+                    "ready": self._lifespan_ready,
+                    "permissions": required_permissions,
+                    "refusal": refusal,
+                },
             )
         )
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import ensure_async
 from tornado import web
 from tornado.iostream import StreamClosedError
 
@@ -19,20 +20,34 @@ ASGIApp = Callable[
 _HOP_HEADERS = {"content-length", "transfer-encoding", "connection"}
 
 
+Permission = tuple[str, str]  # (action, resource) as Jupyter's authorizer knows them
+Refusal = Callable[[bytes, Permission], bytes | None]
+
+
 class ASGIHandler(APIHandler):
     """Forwards one HTTP request to an ASGI app mounted at `asgi_path`.
 
-    Anonymous callers are refused with 401 whatever `allow_unauthenticated_access` says;
-    authenticated ones must also be authorized for `contents` (read for GET, write otherwise),
-    because the tools behind it read and change notebooks.
+    Anonymous callers are refused with 401 whatever `allow_unauthenticated_access` says.
+    Every request needs `contents:read`; `permissions(body)` names what a request body needs
+    beyond that, and when the authorizer denies it, `refusal(body, permission)` is the
+    response sent instead of forwarding the request.
     """
 
     auth_resource = "contents"
 
-    def initialize(self, app: ASGIApp, asgi_path: str, ready: asyncio.Event) -> None:
+    def initialize(
+        self,
+        app: ASGIApp,
+        asgi_path: str,
+        ready: asyncio.Event,
+        permissions: Callable[[bytes], set[Permission]],
+        refusal: Refusal,
+    ) -> None:
         self._app = app
         self._asgi_path = asgi_path
         self._ready = ready
+        self._permissions = permissions
+        self._refusal = refusal
         self._disconnected = asyncio.Event()
 
     async def prepare(self) -> None:
@@ -45,15 +60,24 @@ class ASGIHandler(APIHandler):
     def on_connection_close(self) -> None:
         self._disconnected.set()
 
-    @authorized
+    @authorized(action="read")
     async def get(self) -> None:
         await self._forward()
 
-    @authorized
+    @authorized(action="read")
     async def post(self) -> None:
+        for permission in sorted(self._permissions(self.request.body)):
+            if not await ensure_async(
+                self.authorizer.is_authorized(self, self.current_user, *permission)
+            ):
+                refusal = self._refusal(self.request.body, permission)
+                if refusal is None:
+                    raise web.HTTPError(403, f"Not authorized to {permission[0]} {permission[1]}")
+                self.finish(refusal)
+                return
         await self._forward()
 
-    @authorized
+    @authorized(action="read")
     async def delete(self) -> None:
         await self._forward()
 

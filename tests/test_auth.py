@@ -1,9 +1,11 @@
 """/mcp is behind Jupyter's own authentication, at <base_url>mcp."""
 
+from pathlib import Path
+
 import httpx
 import pytest
 
-from .conftest import call, client_for
+from .conftest import call, call_error, client_for, disk_sources, write_notebook
 from .servers import Server, running_server
 
 INIT = {
@@ -74,3 +76,47 @@ async def test_served_under_a_non_root_base_url(tmp_path) -> None:
         async with client_for(server) as client:
             assert await client.ping()
             assert await call(client, "notebook_list") == []
+
+
+def _authorized_server(tmp_path: Path, authorizer: str):
+    repo = str(Path(__file__).resolve().parents[1])
+    return running_server(
+        tmp_path,
+        f"--ServerApp.authorizer_class=tests.authorizers.{authorizer}",
+        env={"PYTHONPATH": repo},
+    )
+
+
+async def test_users_who_may_not_run_code_cannot_execute(tmp_path: Path) -> None:
+    with _authorized_server(tmp_path, "NoKernels") as server:
+        path = write_notebook(server.root, ["print('should not run')"])
+        async with client_for(server) as mcp:
+            assert (await call(mcp, "cell_get", path=path, index=0))["source"]
+            await call(mcp, "cell_insert", path=path, source="editing is allowed")
+            for tool in ("cell_execute", "notebook_execute", "kernel_restart"):
+                arguments = {"path": path} | ({"index": 0} if tool == "cell_execute" else {})
+                message = await call_error(mcp, tool, **arguments)
+                assert "not authorized to execute kernels" in message
+        async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as http:
+            assert (await http.get("api/sessions")).json() == []
+
+
+async def test_read_only_users_cannot_edit(tmp_path: Path) -> None:
+    with _authorized_server(tmp_path, "ReadOnly") as server:
+        path = write_notebook(server.root, ["keep"])
+        async with client_for(server) as mcp:
+            assert [c["source"] for c in (await call(mcp, "notebook_get", path=path))["cells"]]
+            for tool, arguments in [
+                ("cell_update", {"index": 0, "source": "changed"}),
+                ("cell_insert", {"source": "added"}),
+                ("cell_delete", {"index": 0}),
+            ]:
+                message = await call_error(mcp, tool, path=path, **arguments)
+                assert "not authorized to write contents" in message
+            message = await call_error(mcp, "notebook_create", path="new.ipynb")
+            assert "not authorized to write contents" in message
+            assert [c["source"] for c in (await call(mcp, "notebook_get", path=path))["cells"]] == [
+                "keep"
+            ]
+        assert disk_sources(server.root, path) == ["keep"]
+        assert not (server.root / "new.ipynb").exists()
