@@ -9,24 +9,33 @@ from .errors import NotebookError
 def resolve(root_dir: str, path: str) -> str:
     """Return the canonical API path (relative, '/'-separated) of `path` under `root_dir`.
 
-    Relative paths are taken from the root; absolute paths must lie inside it. Symlinks are
-    resolved, so a link leading outside the root is refused and a link inside it names the
-    file it points to.
+    Relative paths are taken from the root; absolute paths must lie inside it. The name is
+    normalised lexically, as JupyterLab names the file it opens (so both reach one room);
+    the confinement check follows symlinks, so a link leading outside the root is refused.
     """
     if not isinstance(path, str) or not path.strip():
         raise NotebookError("The path is empty: give a notebook path relative to the server root.")
     if "\0" in path:
         raise NotebookError("The path contains a NUL character.")
-    root = Path(root_dir).resolve()
-    candidate = Path(path.strip())
-    if not candidate.is_absolute():
-        candidate = root / candidate
-    real = Path(os.path.realpath(candidate))
-    if real != root and root not in real.parents:
-        raise NotebookError(
-            f"'{path}' is outside the server root; use a path inside it, e.g. 'analysis.ipynb'."
-        )
-    return PurePosixPath(real.relative_to(root)).as_posix()
+    outside = NotebookError(
+        f"'{path}' is outside the server root; use a path inside it, e.g. 'analysis.ipynb'."
+    )
+    root, real_root = Path(os.path.abspath(root_dir)), Path(os.path.realpath(root_dir))
+    candidate = Path(os.path.normpath(path.strip()))
+    if candidate.is_absolute():
+        # Through the root as configured, or through the directory it really is.
+        for base in (root, real_root):
+            if candidate == base or base in candidate.parents:
+                candidate = candidate.relative_to(base)
+                break
+        else:
+            raise outside
+    if candidate.parts[:1] == ("..",):
+        raise outside
+    real = Path(os.path.realpath(root / candidate))
+    if real != real_root and real_root not in real.parents:
+        raise outside
+    return PurePosixPath(candidate).as_posix()
 
 
 def resolve_notebook(root_dir: str, path: str, *, must_exist: bool = True) -> str:

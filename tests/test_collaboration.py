@@ -119,3 +119,15 @@ async def test_a_collaborator_joining_later_sees_the_agent(server: Server, mcp: 
 async def _named(users_call, name: str) -> list | None:
     users = await users_call
     return users if any(u.get("name") == name for u in users) else None
+
+
+async def test_a_symlink_inside_the_root_reaches_the_room_jupyterlab_opened(
+    server: Server, mcp: Client
+) -> None:
+    target = write_notebook(server.root, ["shared"], "linked-target.ipynb")
+    (server.root / "linked-alias.ipynb").symlink_to(server.root / target)
+    async with Collaborator(server, "linked-alias.ipynb") as ada:
+        await call(mcp, "cell_insert", path="linked-alias.ipynb", source="through the link")
+        await eventually(lambda: ada.sources() == ["shared", "through the link"])
+        rows = [r for r in await call(mcp, "room_list") if r["file_id"] == ada.file_id]
+        assert len(rows) == 1 and rows[0]["user_count"] == 1
