@@ -71,6 +71,14 @@ class MCPExtension(ExtensionApp):
     def _default_room_idle_timeout(self) -> float:
         return float(os.environ.get("MCP_ROOM_IDLE_TIMEOUT_SEC") or 600)
 
+    def initialize_settings(self) -> None:
+        # Jupyter reads JUPYTER_TOKEN_FILE verbatim, trailing newline included, and no client
+        # would ever send that token.
+        identity = self.serverapp.identity_provider
+        if os.environ.get("JUPYTER_TOKEN_FILE") and not os.environ.get("JUPYTER_TOKEN"):
+            if identity.token and identity.token != identity.token.strip():
+                identity.token = identity.token.strip()
+
     def initialize_handlers(self) -> None:
         unknown = set(self.disabled_tools) - TOOL_NAMES
         if unknown:

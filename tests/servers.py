@@ -119,7 +119,8 @@ def running_server(
     full_env = isolated_env(home) | (env or {})
     argv = command or [sys.executable, "-m", "jupyterlab", *server_args(home, root, port)]
     if command is None:
-        argv.append(f"--IdentityProvider.token={token or ''}")
+        if "JUPYTER_TOKEN_FILE" not in full_env:
+            argv.append(f"--IdentityProvider.token={token or ''}")
         if base_url != "/":
             argv.append(f"--ServerApp.base_url={base_url}")
         if os.geteuid() == 0:

@@ -120,3 +120,14 @@ async def test_read_only_users_cannot_edit(tmp_path: Path) -> None:
             ]
         assert disk_sources(server.root, path) == ["keep"]
         assert not (server.root / "new.ipynb").exists()
+
+
+async def test_plain_jupyter_lab_takes_the_token_file_without_its_newline(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("from-a-file\n")
+    env = {"JUPYTER_TOKEN_FILE": str(token_file)}
+    with running_server(tmp_path, token="from-a-file", env=env) as server:
+        async with httpx.AsyncClient(headers=MCP_HEADERS) as http:
+            assert (await http.post(server.mcp_url, json=INIT)).status_code in (401, 403)
+            response = await http.post(server.mcp_url, json=INIT, headers=server.headers)
+            assert response.status_code == 200
