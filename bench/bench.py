@@ -9,12 +9,14 @@ and FastMCP's Python client (which adds its own per-call cost).
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,11 +27,19 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_mcp.client import LeanClient
 from tests.collab import Collaborator
 from tests.conftest import call, client_for, write_notebook
-from tests.servers import Server, running_server
+from tests.servers import Server, free_port, running_server
 
 READ_TARGET_MS, EDIT_TARGET_MS, COLLAB_TARGET_MS = 3.0, 5.0, 30.0
 EXECUTE_TARGET_MS, EXECUTE_OVERHEAD_TARGET_MS = 25.0, 10.0
-Row = tuple[str, list[float], list[float] | None, float | None]
+
+
+@dataclass
+class Row:
+    name: str
+    lean: list[float]
+    fastmcp: list[float] | None = None
+    target: float | None = None
+    server_cpu_ms: float | None = None  # server process CPU per request, lean client
 
 
 class MCP(Protocol):
@@ -60,6 +70,20 @@ async def timed(n: int, action: Callable[[int], Awaitable[object]]) -> list[floa
         await action(i)
         samples.append((time.perf_counter() - start) * 1000)
     return samples
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def timed_with_cpu(
+    pid: int, n: int, action: Callable[[int], Awaitable[object]]
+) -> tuple[list[float], float]:
+    before = cpu_seconds(pid)
+    samples = await timed(n, action)
+    return samples, (cpu_seconds(pid) - before) * 1000 / n
 
 
 def tool_actions(
@@ -95,18 +119,20 @@ async def tool_rows(server: Server, iterations: int, path: str) -> list[Row]:
     async with LeanClient(server.mcp_url, server.headers) as lean, client_for(server) as fast:
         clients = {"lean": lean, "fastmcp": FastMCPClient(fast)}
         ids = [c["id"] for c in (await lean.call("notebook_get", path=path))["cells"]]
-        results: dict[str, dict[str, list[float]]] = {}
-        targets: dict[str, float] = {}
+        rows: dict[str, Row] = {}
         for label, mcp in clients.items():
             for _ in range(30):  # warm up: lazy imports, the room, the session
                 await mcp.call("cell_get", path=path, index=0)
                 await mcp.ping()
             for name, action, target in tool_actions(mcp, path, ids, label):
-                results.setdefault(name, {})[label] = await timed(iterations, action)
-                targets[name] = target
+                if label == "lean":
+                    samples, cpu = await timed_with_cpu(server.process.pid, iterations, action)
+                    rows[name] = Row(name, samples, target=target, server_cpu_ms=cpu)
+                else:
+                    rows[name].fastmcp = await timed(iterations, action)
             shutil.rmtree(server.root / "new")  # the next client lists the same tree
             (server.root / "new").mkdir()
-    return [(name, r["lean"], r["fastmcp"], targets[name]) for name, r in results.items()]
+    return list(rows.values())
 
 
 async def collaboration_rows(server: Server, iterations: int, path: str) -> list[Row]:
@@ -139,8 +165,8 @@ async def collaboration_rows(server: Server, iterations: int, path: str) -> list
         wakeups = [await watch_wakeup() for _ in range(min(iterations, 50))]
         ada.notebook.ycells.unobserve(subscription)
     return [
-        ("edit -> collaborator (from the call)", edits, None, COLLAB_TARGET_MS),
-        ("collaborator edit -> watch returns", wakeups, None, None),
+        Row("edit -> collaborator (from the call)", edits, target=COLLAB_TARGET_MS),
+        Row("collaborator edit -> watch returns", wakeups),
     ]
 
 
@@ -171,9 +197,57 @@ async def execution_rows(server: Server, iterations: int) -> list[Row]:
             client.stop_channels()
     overhead = [statistics.median(lean) - statistics.median(bare)]
     return [
-        ("cell_execute 1+1 (warm kernel)", lean, fastmcp, EXECUTE_TARGET_MS),
-        ("bare execute_interactive 1+1", bare, None, None),
-        ("cell_execute overhead over bare (p50)", overhead, None, EXECUTE_OVERHEAD_TARGET_MS),
+        Row("cell_execute 1+1 (warm kernel)", lean, fastmcp, EXECUTE_TARGET_MS),
+        Row("bare execute_interactive 1+1", bare),
+        Row("cell_execute overhead over bare (p50)", overhead, target=EXECUTE_OVERHEAD_TARGET_MS),
+    ]
+
+
+FLOOR_SERVER = """
+import sys
+import uvicorn
+from fastmcp import FastMCP
+
+mcp = FastMCP("floor")
+
+
+@mcp.tool
+async def echo(x: int) -> dict:
+    return {"x": x}
+
+
+uvicorn.run(mcp.http_app(path="/mcp"), port=int(sys.argv[1]), log_level="warning")
+"""
+
+
+async def floor_rows(iterations: int) -> list[Row]:
+    """The same client against FastMCP alone on uvicorn, with a trivial tool: the cost of
+    the MCP stack itself, below which no server built on it can answer."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", FLOOR_SERVER, str(port))
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(100):
+                try:
+                    await http.get(url)
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        async with LeanClient(url, {}) as mcp:
+            for _ in range(30):
+                await mcp.ping()
+                await mcp.call("echo", x=1)
+            ping, ping_cpu = await timed_with_cpu(process.pid, iterations, lambda i: mcp.ping())
+            echo, echo_cpu = await timed_with_cpu(
+                process.pid, iterations, lambda i: mcp.call("echo", x=i)
+            )
+    finally:
+        process.terminate()
+        await process.wait()
+    return [
+        Row("reference: ping, FastMCP on uvicorn", ping, server_cpu_ms=ping_cpu),
+        Row("reference: trivial tool, FastMCP on uvicorn", echo, server_cpu_ms=echo_cpu),
     ]
 
 
@@ -203,6 +277,30 @@ async def run(server: Server, iterations: int) -> tuple[list[Row], float]:
     return rows, await concurrent_inserts(server)
 
 
+def print_rows(rows: list[Row]) -> int:
+    """Print the table; return how many targets were missed."""
+    missed = 0
+    print(f"{'':42} {'lean client':>17} {'server CPU':>11} {'FastMCP Client':>17}")
+    print(
+        f"{'measure':42} {'p50 ms':>8} {'p95 ms':>8} {'ms/request':>11} "
+        f"{'p50 ms':>8} {'p95 ms':>8}  target"
+    )
+    for row in rows:
+        p50 = statistics.median(row.lean)
+        line = f"{row.name:42} {p50:8.2f} {percentile(row.lean, 0.95):8.2f}"
+        line += f" {row.server_cpu_ms:11.2f}" if row.server_cpu_ms is not None else " " * 12
+        if row.fastmcp:
+            line += f" {statistics.median(row.fastmcp):8.2f} {percentile(row.fastmcp, 0.95):8.2f}"
+        else:
+            line += " " * 18
+        if row.target is not None:
+            ok = p50 <= row.target
+            missed += not ok
+            line += f"  p50 <= {row.target:g} ms: {'ok' if ok else 'MISSED'}"
+        print(line)
+    return missed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iterations", type=int, default=200)
@@ -210,21 +308,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home, running_server(Path(home)) as server:
         rows, throughput = asyncio.run(run(server, args.iterations))
-    missed = 0
-    print(f"{'':40} {'lean client':>17} {'FastMCP Client':>17}")
-    print(f"{'measure':40} {'p50 ms':>8} {'p95 ms':>8} {'p50 ms':>8} {'p95 ms':>8}  target")
-    for name, lean, fast, target in rows:
-        p50 = statistics.median(lean)
-        line = f"{name:40} {p50:8.2f} {percentile(lean, 0.95):8.2f}"
-        line += (
-            f" {statistics.median(fast):8.2f} {percentile(fast, 0.95):8.2f}" if fast else " " * 18
-        )
-        if target is not None:
-            ok = p50 <= target
-            missed += not ok
-            line += f"  p50 <= {target:g} ms: {'ok' if ok else 'MISSED'}"
-        print(line)
-    print(f"{'8 clients x 25 concurrent inserts':40} {throughput:8.0f} cells/s (FastMCP Client)")
+        floor = asyncio.run(floor_rows(args.iterations))
+    missed = print_rows(rows + floor)
+    print(f"{'8 clients x 25 concurrent inserts':42} {throughput:8.0f} cells/s (FastMCP Client)")
     return 1 if missed and args.strict else 0
 
 
