@@ -89,7 +89,7 @@ class MCPExtension(ExtensionApp):
                 "username": self.server_name,
                 "name": self.server_name,
                 "display_name": self.server_name,
-                "initials": self.server_name[:2].upper(),
+                "initials": _initials(self.server_name),
                 "color": "var(--jp-collaborator-color7)",
             },
         )
@@ -167,3 +167,9 @@ class MCPExtension(ExtensionApp):
         self._lifespan_stop.set()
         with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
             await asyncio.wait_for(self._lifespan_task, 5)
+
+
+def _initials(name: str) -> str:
+    """'Agent Smith' -> 'AS', 'jupyter' -> 'JU', as JupyterLab shows a user."""
+    words = name.split()
+    return ("".join(w[0] for w in words[:2]) if len(words) > 1 else name[:2]).upper()

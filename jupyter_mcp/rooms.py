@@ -6,7 +6,6 @@ time after its last client leaves, so every call resolves the room again.
 
 import asyncio
 import time
-import weakref
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ from jupyter_server_ydoc.rooms import DocumentRoom
 from jupyter_ydoc import YNotebook
 
 from .errors import NotebookError
+from .presence import GLOBAL_AWARENESS_ROOM, Presence
 
 
 def notebook_room_id(file_id: str) -> str:
@@ -31,14 +31,11 @@ class Rooms:
 
     def __init__(self, serverapp: ServerApp, user: dict[str, str]) -> None:
         self._serverapp = serverapp
-        self._user = user
         self._edit_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._last_used: dict[str, float] = {}
         self._in_use: Counter[str] = Counter()
         self._opened_by_mcp: set[str] = set()
-        self._announced: weakref.WeakKeyDictionary[DocumentRoom, frozenset[int]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._presence = Presence(user)
 
     @property
     def _ydoc(self) -> YDocExtension:
@@ -94,7 +91,7 @@ class Rooms:
             room.cleaner.cancel()
             self._opened_by_mcp.add(room_id)
         self._last_used[room_id] = time.monotonic()
-        self._announce(room)
+        self._presence.show(room_id, api_path, room, self._rooms.get(GLOBAL_AWARENESS_ROOM))
         return document
 
     @asynccontextmanager
@@ -119,15 +116,6 @@ class Rooms:
             if not self._in_use[room_id]:
                 del self._in_use[room_id]
             self._last_used[room_id] = time.monotonic()
-
-    def _announce(self, room: DocumentRoom) -> None:
-        """Show the MCP client as a collaborator; again whenever the room's clients change,
-        because pycrdt-websocket does not send existing awareness states to a joining client."""
-        clients = frozenset(map(id, room.clients))
-        state = room.awareness.get_local_state() or {}
-        if state.get("user") != self._user or self._announced.get(room) != clients:
-            room.awareness.set_local_state_field("user", self._user)
-            self._announced[room] = clients
 
     def users(self, api_path: str) -> list[dict[str, Any]]:
         room = self.existing(api_path)
@@ -157,7 +145,9 @@ class Rooms:
 
     async def sweep(self, idle_timeout: float, presence_timeout: float) -> None:
         """Close MCP-opened rooms idle for `idle_timeout` seconds and without clients; withdraw
-        the MCP presence from rooms it has not touched for `presence_timeout` seconds."""
+        the agent's presence from notebooks it has not used for `presence_timeout` seconds."""
+        global_room = self._rooms.get(GLOBAL_AWARENESS_ROOM)
+        self._presence.refresh(presence_timeout, set(self._in_use), global_room)
         now = time.monotonic()
         for room_id, last_used in list(self._last_used.items()):
             room = self._rooms.get(room_id)
@@ -167,11 +157,6 @@ class Rooms:
             idle = 0.0 if room_id in self._in_use else now - last_used
             if room_id in self._opened_by_mcp and idle >= idle_timeout and not room.clients:
                 await self.close(room_id)
-            elif idle >= presence_timeout:
-                _withdraw(room)
-                self._announced.pop(room, None)
-            elif room in self._announced:
-                self._announce(room)
 
     async def close(self, room_id: str) -> None:
         """Save the room's document and delete the room, unless a client is connected."""
@@ -240,9 +225,3 @@ def _awareness_users(room: DocumentRoom) -> list[dict[str, Any]]:
         for client_id, state in room.awareness.states.items()
         if isinstance(state, dict) and isinstance(state.get("user"), dict)
     ]
-
-
-def _withdraw(room: DocumentRoom) -> None:
-    state = dict(room.awareness.get_local_state() or {})
-    if state.pop("user", None) is not None:
-        room.awareness.set_local_state(state)
