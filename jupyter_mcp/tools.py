@@ -13,6 +13,7 @@ from fastmcp.tools import ToolResult
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import ensure_async
+from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from . import cells, paths
@@ -66,6 +67,30 @@ TOOL_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
     "kernel_restart": EXECUTE,
 }
 TOOL_NAMES = frozenset(TOOL_PERMISSIONS)
+
+# Hints MCP clients use to decide which calls to approve without asking the person.
+_READS = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
+_ADDS = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
+_OVERWRITES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False)
+_RUNS_CODE = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=True)
+TOOL_ANNOTATIONS: dict[str, ToolAnnotations] = {
+    "notebook_list": _READS,
+    "notebook_get": _READS,
+    "notebook_watch": _READS,
+    "notebook_list_users": _READS,
+    "cell_get": _READS,
+    "room_list": _READS,
+    "notebook_create": _ADDS,
+    "cell_insert": _ADDS,
+    "cell_update": _OVERWRITES,
+    "cell_delete": _OVERWRITES,
+    "kernel_restart": _OVERWRITES,
+    "kernel_interrupt": ToolAnnotations(
+        readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+    ),
+    "cell_execute": _RUNS_CODE,
+    "notebook_execute": _RUNS_CODE,
+}
 
 
 def _tool_calls(body: bytes) -> list[dict[str, Any]]:
@@ -121,7 +146,10 @@ def create_server(
     mcp = FastMCP(name, instructions=INSTRUCTIONS, mask_error_details=False)
 
     def tool(function: Callable[..., Any]) -> Callable[..., Any]:
-        return function if function.__name__ in disabled else mcp.tool(function)
+        name = function.__name__
+        return (
+            function if name in disabled else mcp.tool(annotations=TOOL_ANNOTATIONS[name])(function)
+        )
 
     root_dir: Callable[[], str] = lambda: serverapp.contents_manager.root_dir  # noqa: E731
 

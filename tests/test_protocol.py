@@ -43,3 +43,18 @@ async def test_stateless_2026_protocol_lists_and_calls_tools(server: Server) -> 
     async with Client(transport, mode="auto") as client:
         assert {tool.name for tool in await client.list_tools()} == DOCUMENTED_TOOLS
         assert isinstance(await call(client, "notebook_list"), list)
+
+
+async def test_tools_declare_what_they_do_for_approval(mcp: Client) -> None:
+    hints = {tool.name: tool.annotations for tool in await mcp.list_tools()}
+    read_only = {name for name, h in hints.items() if h and h.read_only_hint}
+    assert read_only == {
+        "notebook_list", "notebook_get", "notebook_watch", "notebook_list_users", "cell_get",
+        "room_list",
+    }  # fmt: skip
+    destructive = {name for name, h in hints.items() if h and h.destructive_hint}
+    assert destructive == {
+        "cell_update", "cell_delete", "kernel_restart", "cell_execute", "notebook_execute"
+    }  # fmt: skip
+    assert hints["cell_execute"].open_world_hint is True
+    assert hints["cell_insert"].destructive_hint is False
