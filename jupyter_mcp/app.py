@@ -8,10 +8,11 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Float, Int, List, Unicode, default
 
+from .authorization import TOOL_NAMES, refusal, required_permissions
 from .bridge import ASGIHandler
 from .kernels import Kernels
 from .rooms import Rooms
-from .tools import TOOL_NAMES, Limits, create_server, refusal, required_permissions
+from .tools import Limits, create_server
 
 MCP_PATH = "/mcp"
 

@@ -10,6 +10,8 @@ from jupyter_server.utils import ensure_async
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from .authorization import Permission
+
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[
     [Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
@@ -20,7 +22,6 @@ ASGIApp = Callable[
 _HOP_HEADERS = {"content-length", "transfer-encoding", "connection"}
 
 
-Permission = tuple[str, str]  # (action, resource) as Jupyter's authorizer knows them
 Refusal = Callable[[bytes, Permission], bytes | None]
 
 

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .authorization import TOOL_NAMES
 from .client import LeanClient
-from .tools import TOOL_NAMES
 
 
 @dataclass

@@ -1,7 +1,6 @@
 """The MCP tools: validate, call, shape the result. Every tool acts on the live document."""
 
 import asyncio
-import json
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,29 +44,6 @@ class Limits:
     max_execution_timeout: float
 
 
-READ: set[tuple[str, str]] = set()  # contents:read, which every /mcp request needs
-WRITE = {("write", "contents")}
-EXECUTE = {("execute", "kernels")}
-
-# What each tool needs from Jupyter's authorizer beyond contents:read.
-TOOL_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
-    "notebook_list": READ,
-    "notebook_get": READ,
-    "notebook_watch": READ,
-    "notebook_list_users": READ,
-    "cell_get": READ,
-    "room_list": READ,
-    "notebook_create": WRITE,
-    "cell_update": WRITE,
-    "cell_insert": WRITE,
-    "cell_delete": WRITE,
-    "cell_execute": WRITE | EXECUTE,
-    "notebook_execute": WRITE | EXECUTE,
-    "kernel_interrupt": EXECUTE,
-    "kernel_restart": EXECUTE,
-}
-TOOL_NAMES = frozenset(TOOL_PERMISSIONS)
-
 # Hints MCP clients use to decide which calls to approve without asking the person.
 _READS = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
 _ADDS = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
@@ -91,38 +67,6 @@ TOOL_ANNOTATIONS: dict[str, ToolAnnotations] = {
     "cell_execute": _RUNS_CODE,
     "notebook_execute": _RUNS_CODE,
 }
-
-
-def _tool_calls(body: bytes) -> list[dict[str, Any]]:
-    try:
-        message = json.loads(body)
-    except ValueError:
-        return []  # the MCP server answers malformed JSON itself
-    messages = message if isinstance(message, list) else [message]
-    return [m for m in messages if isinstance(m, dict) and m.get("method") == "tools/call"]
-
-
-def required_permissions(body: bytes) -> set[tuple[str, str]]:
-    """The permissions the tool calls in a JSON-RPC request body need."""
-    needed: set[tuple[str, str]] = set()
-    for call in _tool_calls(body):
-        name = (call.get("params") or {}).get("name")
-        needed |= TOOL_PERMISSIONS.get(name, set()) if isinstance(name, str) else set()
-    return needed
-
-
-def refusal(body: bytes, permission: tuple[str, str]) -> bytes | None:
-    """A tool error for a single tool call the user may not make (None for a batch)."""
-    calls = _tool_calls(body)
-    if len(calls) != 1 or isinstance(json.loads(body), list):
-        return None
-    action, resource = permission
-    text = (
-        f"You are not authorized to {action} {resource} on this server, which "
-        f"{calls[0]['params']['name']} needs; ask its administrator for that permission."
-    )
-    result = {"content": [{"type": "text", "text": text}], "isError": True}
-    return json.dumps({"jsonrpc": "2.0", "id": calls[0].get("id"), "result": result}).encode()
 
 
 INSTRUCTIONS = """\
