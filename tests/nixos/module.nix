@@ -61,35 +61,11 @@ pkgs.testers.runNixOSTest {
     machine.wait_until_succeeds(f"curl -sf {url}api")
 
     with subtest("the deploy checks pass, with a notebook round trip"):
-        print(machine.succeed(f"{check} --workspace {workspace} --roundtrip"))
+        report = machine.succeed(f"{check} --workspace {workspace} --roundtrip")
+        print(report)
+        # The checks command itself sends GET and POST /mcp without the token.
+        assert "PASS  /mcp refuses anonymous requests" in report, report
 
-    with subtest("/mcp refuses requests without the token"):
-        status = "curl -s -o /dev/null -w '%{http_code}' "
-        get = machine.succeed(status + f"{url}mcp")
-        post = machine.succeed(
-            status
-            + "-X POST -H 'Content-Type: application/json' "
-            + "-H 'Accept: application/json, text/event-stream' "
-            + """-d '{"jsonrpc": "2.0", "id": 1, "method": "ping"}' """
-            + f"{url}mcp"
-        )
-        assert get in ("401", "403"), f"anonymous GET /mcp answered {get}"
-        assert post in ("401", "403"), f"anonymous POST /mcp answered {post}"
-
-    with subtest("/mcp answers the same request with the token"):
-        initialize = (
-            '{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": '
-            + '{"protocolVersion": "2025-06-18", "capabilities": {}, '
-            + '"clientInfo": {"name": "vm-test", "version": "1"}}}'
-        )
-        code = machine.succeed(
-            status
-            + f"-H \"Authorization: token $(cat {token_file})\" "
-            + "-X POST -H 'Content-Type: application/json' "
-            + "-H 'Accept: application/json, text/event-stream' "
-            + f"-d '{initialize}' {url}mcp"
-        )
-        assert code == "200", f"authenticated initialize answered {code}"
 
     with subtest("the token reaches the service only as a credential"):
         assert machine.succeed(f"stat -c %a {token_file}").strip() == "400"
