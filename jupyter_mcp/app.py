@@ -110,7 +110,7 @@ class MCPExtension(ExtensionApp):
             disabled=set(self.disabled_tools),
         )
         # Jupyter checks Host and Origin itself (allow_remote_access, allow_origin) before the
-        # request reaches the app; FastMCP's own check would refuse its configured addresses.
+        # request reaches the app; FastMCP's own check knows nothing of that configuration.
         self.asgi_app = self.mcp.http_app(path=MCP_PATH, host_origin_protection=False)
         self._lifespan_ready = asyncio.Event()
         self._lifespan_stop = asyncio.Event()
