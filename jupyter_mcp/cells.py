@@ -45,6 +45,11 @@ def view(nb: YNotebook, index: int) -> dict[str, Any]:
     return {"index": index, **_nbformat_cell(json.loads(str(nb.ycells[index])))}
 
 
+def metadata(nb: YNotebook) -> dict[str, Any]:
+    """The notebook's metadata, without reading its cells."""
+    return json.loads(str(nb.ydoc.get("meta", type=Map))).get("metadata", {})
+
+
 def read(nb: YNotebook) -> dict[str, Any]:
     """The whole notebook as nbformat has it; cell ids are always included.
 

@@ -72,6 +72,9 @@ class Rooms:
         """The live document of an existing notebook file, opening its room if needed."""
         room_id = self.room_id(api_path)
         assert room_id is not None
+        return await self._open(api_path, room_id)
+
+    async def _open(self, api_path: str, room_id: str) -> YNotebook:
         ydoc = self._ydoc
         if room_id not in self._rooms:
             self._opened_by_mcp.add(room_id)
@@ -100,7 +103,7 @@ class Rooms:
         room_id = self.room_id(api_path)
         assert room_id is not None
         async with self._edit_locks[room_id]:
-            yield await self.notebook(api_path)
+            yield await self._open(api_path, room_id)
 
     @asynccontextmanager
     async def in_use(self, api_path: str) -> AsyncIterator[None]:

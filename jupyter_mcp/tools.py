@@ -12,6 +12,7 @@ from fastmcp.tools import ToolResult
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import ensure_async
+from jupyter_ydoc import YNotebook
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
@@ -114,19 +115,8 @@ def create_server(
             raise NotebookError("timeout must be a positive number of seconds.")
         return min(float(timeout), limits.max_execution_timeout)
 
-    async def code_cell(path: str, index: int | None, cell_id: str | None) -> tuple[str, dict]:
-        api_path = notebook_path(path)
-        nb = await rooms.notebook(api_path)
-        cell = cells.view(nb, cells.locate(nb, index, cell_id))
-        if cell["cell_type"] != "code":
-            raise NotebookError(
-                f"Cell {cell['index']} is a {cell['cell_type']} cell; only code cells run."
-            )
-        return api_path, cell
-
-    async def notebook_kernel(api_path: str) -> str:
-        nb = await rooms.notebook(api_path)
-        kernelspec = cells.read(nb)["metadata"].get("kernelspec", {}).get("name")
+    async def notebook_kernel(api_path: str, nb: YNotebook) -> str:
+        kernelspec = cells.metadata(nb).get("kernelspec", {}).get("name")
         return await kernels.ensure(api_path, kernelspec)
 
     @tool
@@ -257,9 +247,15 @@ def create_server(
         error?}. Long text is cut in the result (the notebook keeps all of it); images come
         back as image content. On timeout the kernel is interrupted and partial outputs kept.
         """
-        api_path, cell = await code_cell(path, index, cell_id)
+        api_path = notebook_path(path)
         seconds = execution_timeout(timeout)
-        kernel_id = await notebook_kernel(api_path)
+        nb = await rooms.notebook(api_path)
+        cell = cells.view(nb, cells.locate(nb, index, cell_id))
+        if cell["cell_type"] != "code":
+            raise NotebookError(
+                f"Cell {cell['index']} is a {cell['cell_type']} cell; only code cells run."
+            )
+        kernel_id = await notebook_kernel(api_path, nb)
 
         async def progress(elapsed: float, outputs: CellOutputs) -> None:
             await ctx.report_progress(elapsed, message=_progress_message(elapsed, outputs))
@@ -283,7 +279,7 @@ def create_server(
         nb = await rooms.notebook(api_path)
         code_cells = [c for c in cells.read(nb)["cells"] if c["cell_type"] == "code"]
         seconds = execution_timeout(timeout)
-        kernel_id = await notebook_kernel(api_path)
+        kernel_id = await notebook_kernel(api_path, nb)
         budget = Budget(limits.max_output_chars)
         ran: list[dict[str, Any]] = []
         result: dict[str, Any] = {"status": "ok", "cells": ran}
