@@ -78,9 +78,16 @@ async def eventually(check: Callable[[], Any], timeout: float = 10, interval: fl
     """Wait until `check()` returns something truthy (or an awaitable of it); return that."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
+        try:
+            value = check()
+            if asyncio.iscoroutine(value):
+                value = await value
+        except ValueError:
+            # Jupyter saves a notebook by writing it in place (after a backup copy), so a
+            # reader can meet a half-written file: not yet.
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            value = None
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
