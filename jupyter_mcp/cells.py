@@ -86,30 +86,30 @@ def update(nb: YNotebook, index: int, source: str, cell_type: str | None) -> Non
     if cell_type is None or cell_type == ycell["cell_type"]:
         nb.set_cell(index, source=source)
         return
-    cell = {
-        "id": ycell["id"],
-        "cell_type": cell_type,
-        "source": source,
-        "metadata": ycell["metadata"].to_py() if "metadata" in ycell else {},
-    }
-    if cell_type == "code":
-        cell.update(outputs=[], execution_count=None)
+    metadata = ycell["metadata"].to_py() if "metadata" in ycell else {}
     with nb.ydoc.transaction():
-        nb.ycells[index] = nb.create_ycell(cell)
+        nb.ycells[index] = _new_ycell(nb, ycell["id"], cell_type, source, metadata)
 
 
 def insert(nb: YNotebook, index: int, source: str, cell_type: str) -> str:
     """Insert a new cell at `index` (0..len); return its id."""
+    cell_id = str(uuid4())
+    nb.ycells.insert(index, _new_ycell(nb, cell_id, cell_type, source, {}))
+    return cell_id
+
+
+def _new_ycell(
+    nb: YNotebook, cell_id: str, cell_type: str, source: str, metadata: dict[str, Any]
+) -> Map:
     cell: dict[str, Any] = {
-        "id": str(uuid4()),
+        "id": cell_id,
         "cell_type": cell_type,
         "source": source,
-        "metadata": {},
+        "metadata": metadata,
     }
     if cell_type == "code":
         cell.update(outputs=[], execution_count=None)
-    nb.ycells.insert(index, nb.create_ycell(cell))
-    return cell["id"]
+    return nb.create_ycell(cell)
 
 
 def insert_position(nb: YNotebook, index: int | None, cell_id: str | None) -> int:

@@ -43,13 +43,7 @@ def shape_outputs(
             shaped.append({**output, "text": budget.cut(_ANSI.sub("", output["text"]))})
         elif kind == "error":
             traceback = _ANSI.sub("", "\n".join(output.get("traceback", [])))
-            shaped.append(
-                {
-                    **output,
-                    "traceback": budget.cut(traceback).split("\n"),
-                    "evalue": output["evalue"],
-                }
-            )
+            shaped.append({**output, "traceback": budget.cut(traceback).split("\n")})
         else:
             data = {}
             for mime, value in output.get("data", {}).items():

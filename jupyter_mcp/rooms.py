@@ -26,6 +26,11 @@ def notebook_room_id(file_id: str) -> str:
     return f"json:notebook:{file_id}"
 
 
+def _file_id(room_id: str) -> str:
+    """The file id in a document room's id, '<format>:<type>:<file id>'."""
+    return room_id.split(":", 2)[2]
+
+
 class Rooms:
     """The collaboration rooms of notebooks, as MCP tools use them."""
 
@@ -131,7 +136,7 @@ class Rooms:
         for room_id, room in list(self._rooms.items()):
             if not isinstance(room, DocumentRoom):
                 continue
-            file_id = room_id.split(":", 2)[2]
+            file_id = _file_id(room_id)
             path = self._file_ids.get_path(file_id)
             users = _awareness_users(room)
             rows.append(
@@ -168,12 +173,12 @@ class Rooms:
             room = self._rooms.get(room_id)
             if not isinstance(room, DocumentRoom) or room.clients:
                 return
-            path = self._file_ids.get_path(room_id.split(":", 2)[2])
+            file_id = _file_id(room_id)
+            path = self._file_ids.get_path(file_id)
             manager = self._serverapp.contents_manager
             if path is not None and await ensure_async(manager.file_exists(path)):
                 await self.save(path, _live_document(room).get())
             await ydoc.ywebsocket_server.delete_room(room=room)
-            file_id = room_id.split(":", 2)[2]
             if file_id in ydoc.file_loaders:
                 if ydoc.file_loaders[file_id].number_of_subscriptions == 0:
                     await ydoc.file_loaders.remove(file_id)
@@ -191,7 +196,7 @@ class Rooms:
         result = []
         for room_id, room in list(self._rooms.items()):
             if isinstance(room, DocumentRoom) and room.ready and room.file_type == "notebook":
-                path = self._file_ids.get_path(room_id.split(":", 2)[2])
+                path = self._file_ids.get_path(_file_id(room_id))
                 if path is not None:
                     result.append((path, _live_document(room).get(), list(room.clients)))
         return result
@@ -216,8 +221,8 @@ def _room_lock(ydoc: YDocExtension, room_id: str) -> asyncio.Lock:
 
 
 def _live_document(room: DocumentRoom) -> YNotebook:
-    # get_document(copy=False) returns this same object, but takes the room lock that the
-    # callers here already hold.
+    # get_document(copy=False) returns this same object, but it awaits the room lock, which
+    # close() already holds and the shutdown snapshot must not wait for.
     return room._document
 
 

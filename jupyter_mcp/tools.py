@@ -96,7 +96,8 @@ def create_server(
             function if name in disabled else mcp.tool(annotations=TOOL_ANNOTATIONS[name])(function)
         )
 
-    root_dir: Callable[[], str] = lambda: serverapp.contents_manager.root_dir  # noqa: E731
+    def root_dir() -> str:
+        return serverapp.contents_manager.root_dir
 
     def notebook_path(path: str, *, must_exist: bool = True) -> str:
         return paths.resolve_notebook(root_dir(), path, must_exist=must_exist)
