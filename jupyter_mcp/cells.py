@@ -2,11 +2,12 @@
 
 import asyncio
 import json
+from difflib import SequenceMatcher
 from typing import Any
 from uuid import uuid4
 
 from jupyter_ydoc import YNotebook
-from pycrdt import Map
+from pycrdt import Map, Text
 
 from .errors import NotebookError
 
@@ -84,11 +85,56 @@ def update(nb: YNotebook, index: int, source: str, cell_type: str | None) -> Non
     """
     ycell: Map = nb.ycells[index]
     if cell_type is None or cell_type == ycell["cell_type"]:
-        nb.set_cell(index, source=source)
+        with nb.ydoc.transaction():
+            edit_text(ycell["source"], source)
         return
     metadata = ycell["metadata"].to_py() if "metadata" in ycell else {}
     with nb.ydoc.transaction():
         nb.ycells[index] = _new_ycell(nb, ycell["id"], cell_type, source, metadata)
+
+
+def edit_text(text: Text, new: str) -> None:
+    """Turn `text` into `new` with few, small changes: lines that a line diff finds unchanged,
+    and the unchanged start and end of every changed run of lines, are kept, so that other
+    people's cursors and concurrent edits there survive. Call it inside a transaction."""
+    old = str(text)
+    if old == new:
+        return
+    old_lines = old.splitlines(keepends=True)
+    new_lines = new.splitlines(keepends=True)
+    line_starts = [0]
+    for line in old_lines:
+        line_starts.append(line_starts[-1] + len(line))
+    edits = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, old_lines, new_lines).get_opcodes():
+        if tag == "equal":
+            continue
+        before, after = "".join(old_lines[i1:i2]), "".join(new_lines[j1:j2])
+        head = _common_prefix(before, after)
+        tail = _common_prefix(before[head:][::-1], after[head:][::-1])
+        start = line_starts[i1] + head
+        edits.append((start, start + len(before) - head - tail, after[head : len(after) - tail]))
+    # pycrdt indexes Text by UTF-8 byte; applied last to first, earlier offsets stay valid.
+    for start, end, replacement in reversed(edits):
+        byte_start = len(old[:start].encode())
+        byte_end = byte_start + len(old[start:end].encode())
+        if byte_end > byte_start:
+            del text[byte_start:byte_end]
+        if replacement:
+            text.insert(byte_start, replacement)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix, by bisection: each step is one C-level
+    comparison of slices, so even a megabyte-long line costs milliseconds."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def insert(nb: YNotebook, index: int, source: str, cell_type: str) -> str:
@@ -140,7 +186,7 @@ async def watch(nb: YNotebook, timeout: float) -> dict[str, Any]:
     subscriptions = [(t, t.observe_deep(lambda _events: changed.set())) for t in targets]
     try:
         await asyncio.wait_for(changed.wait(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return {"changed": False}
     finally:
         for target, subscription in subscriptions:

@@ -69,7 +69,8 @@ class Collaborator:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        self._events.unsubscribe()
+        # Stop collecting this document's updates (works on every pycrdt 0.14 release).
+        self._events.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -11,7 +11,7 @@ import pytest
 from fastmcp import Client
 
 from .collab import Collaborator
-from .conftest import call, client_for, eventually, read_notebook, write_notebook
+from .conftest import call, client_for, eventually, read_notebook, wire, write_notebook
 from .servers import Server
 
 
@@ -83,14 +83,14 @@ async def test_matplotlib_png_is_image_content_and_in_the_cell(server: Server, m
     path = write_notebook(server.root, [code])
     async with Collaborator(server, path) as ada:
         result = await execute(mcp, path=path, index=0)
-        images = [c for c in result.content if c.type == "image"]
-        assert len(images) == 1 and images[0].mime_type == "image/png"
-        assert images[0].data.startswith("iVBORw0KGgo")  # base64 of the PNG signature
+        images = [wire(c) for c in result.content if c.type == "image"]
+        assert len(images) == 1 and images[0]["mimeType"] == "image/png"
+        assert images[0]["data"].startswith("iVBORw0KGgo")  # base64 of the PNG signature
         await eventually(
             lambda: any("image/png" in o.get("data", {}) for o in live_outputs(ada, 0))
         )
         png = next(o for o in live_outputs(ada, 0) if "image/png" in o.get("data", {}))
-        assert png["data"]["image/png"].replace("\n", "") == images[0].data
+        assert png["data"]["image/png"].replace("\n", "") == images[0]["data"]
 
 
 async def test_jupyterlab_session_request_reuses_the_kernel(server: Server, mcp: Client) -> None:

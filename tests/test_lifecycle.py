@@ -8,7 +8,15 @@ from pathlib import Path
 import httpx
 
 from .collab import Collaborator
-from .conftest import call, client_for, disk_sources, eventually, read_notebook, write_notebook
+from .conftest import (
+    call,
+    client_for,
+    disk_sources,
+    eventually,
+    read_notebook,
+    wire,
+    write_notebook,
+)
 from .servers import TOKEN, free_port, running_server
 
 
@@ -54,7 +62,7 @@ async def test_idle_timeout_comes_from_the_environment(tmp_path) -> None:
     with running_server(tmp_path, env=env) as server:
         path = write_notebook(server.root, ["x"])
         async with client_for(server) as mcp:
-            assert mcp.initialize_result.server_info.name == "lab-agent"
+            assert wire(mcp.initialize_result)["serverInfo"]["name"] == "lab-agent"
             await call(mcp, "cell_get", path=path, index=0)
 
             async def closed() -> bool:

@@ -1,8 +1,9 @@
 """The NixOS module (modules/jupyter.nix), evaluated with nixpkgs' lib alone: options in,
 systemd unit, firewall and assertions out. The VM tests in tests/nixos/ run the unit for real.
 
-Needs `nix-instantiate` and a nixpkgs `lib` directory in $NIXPKGS_LIB (for instance a checkout
-of nix-community/nixpkgs.lib: NIXPKGS_LIB=/path/to/nixpkgs.lib/lib)."""
+Needs `nix-instantiate` (Debian's nix-bin) and a nixpkgs `lib` directory in $NIXPKGS_LIB: CI
+uses the copy at ../shared/nixpkgs-lib/lib; elsewhere a checkout of nix-community/nixpkgs.lib
+does (NIXPKGS_LIB=/path/to/nixpkgs.lib/lib)."""
 
 import asyncio
 import json
@@ -12,20 +13,26 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
-from .conftest import client_for
+from .conftest import client_for, wire
+from .nix import evaluate_expression
 from .servers import free_port, running_server
 
-HARNESS = Path(__file__).parent / "nixos" / "eval-module.nix"
+REPO = Path(__file__).parent.parent
+HARNESS = REPO / "tests" / "nixos" / "eval-module.nix"
 NIXPKGS_LIB = os.environ.get("NIXPKGS_LIB", "")
 TOKEN = "/run/keys/jupyter-token"
 
 pytestmark = [
-    pytest.mark.may_skip(reason="needs nix-instantiate and nixpkgs' lib, which CI does not have"),
+    # Required wherever NIXPKGS_LIB is set (.ci/run sets it); elsewhere they may skip.
+    *([] if NIXPKGS_LIB else [pytest.mark.may_skip(reason="NIXPKGS_LIB is not set")]),
     pytest.mark.skipif(shutil.which("nix-instantiate") is None, reason="nix-instantiate missing"),
     pytest.mark.skipif(
         not NIXPKGS_LIB or not (Path(NIXPKGS_LIB) / "default.nix").is_file(),
@@ -76,6 +83,22 @@ def option_value(args: list[str], name: str) -> str:
 def config_path(args: list[str]) -> str:
     (path,) = [a.removeprefix("--config=") for a in args if a.startswith("--config=")]
     return path
+
+
+def test_nix_package_declares_every_pyproject_dependency() -> None:
+    # pkgs/jupyter-mcp called with every argument standing for its own name: its
+    # `dependencies` are then the nixpkgs attribute names it asks for.
+    expression = f"""
+      let
+        lib = import {json.dumps(str(Path(NIXPKGS_LIB).resolve()))};
+        package = import {json.dumps(str(REPO / "pkgs" / "jupyter-mcp"))};
+        names = builtins.mapAttrs (name: _: name) (builtins.functionArgs package);
+        stubs = {{ inherit lib; buildPythonPackage = attrs: attrs; callPackage = _: _: null; }};
+      in (package (names // stubs)).dependencies
+    """
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = {canonicalize_name(Requirement(line).name) for line in project["dependencies"]}
+    assert set(evaluate_expression(expression)) == wanted
 
 
 @pytest.fixture(scope="module")
@@ -379,6 +402,6 @@ async def test_the_rendered_unit_serves_and_passes_the_deploy_checks(tmp_path: P
         report = (await asyncio.wait_for(check.communicate(), 240))[0].decode()
         assert check.returncode == 0, report
         async with client_for(server) as mcp:
-            assert mcp.initialize_result.server_info.name == "unit-agent"
+            assert wire(mcp.initialize_result)["serverInfo"]["name"] == "unit-agent"
     assert token not in server.log.read_text()
     assert (state / "file_id_manager.db").is_file()

@@ -12,13 +12,17 @@
   ipykernel,
   jupyter-client,
   jupyter-collaboration,
+  jupyter-core,
   jupyter-server,
   jupyter-server-fileid,
   jupyter-server-ydoc,
   jupyter-ydoc,
   jupyterlab,
+  mcp,
   nbformat,
   pycrdt,
+  pycrdt-websocket,
+  pydantic,
   tornado,
   traitlets,
 }:
@@ -48,6 +52,8 @@ buildPythonPackage {
 
   build-system = [ hatchling ];
 
+  # The dependencies of pyproject.toml, whose floors admit what nixpkgs ships at the
+  # flake.lock pin (fastmcp 3.4 on mcp 1.x); fastmcp 4 on mcp 2 works as well.
   dependencies = [
     fastmcp
     # `jupyter-mcp check` talks to the server with it.
@@ -55,13 +61,17 @@ buildPythonPackage {
     ipykernel
     jupyter-client
     jupyter-collaboration
+    jupyter-core
     jupyter-server
     jupyter-server-fileid
     jupyter-server-ydoc
     jupyter-ydoc
     jupyterlab
+    mcp
     nbformat
     pycrdt
+    pycrdt-websocket
+    pydantic
     tornado
     traitlets
   ];

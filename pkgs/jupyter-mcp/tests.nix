@@ -13,6 +13,7 @@ let
     ps.httpx
     # Imported by code the tests execute in kernels.
     ps.matplotlib
+    ps.packaging
     ps.pytest
     ps.pytest-asyncio
     ps.pytest-timeout

@@ -48,7 +48,7 @@ pkgs.testers.runNixOSTest {
       ];
     };
 
-  testScript = ''
+  testScript = builtins.readFile ./processes.py + ''
     import re
 
     token_file = "${tokenFile}"
@@ -66,7 +66,6 @@ pkgs.testers.runNixOSTest {
         # The checks command itself sends GET and POST /mcp without the token.
         assert "PASS  /mcp refuses anonymous requests" in report, report
 
-
     with subtest("the token reaches the service only as a credential"):
         assert machine.succeed(f"stat -c %a {token_file}").strip() == "400"
         unit_file = machine.succeed("readlink -f /etc/systemd/system/jupyter-mcp.service").strip()
@@ -76,15 +75,20 @@ pkgs.testers.runNixOSTest {
         assert config_arg, f"no --config in {unit}"
         config_file = config_arg.group(1)
         token = machine.succeed(f"cat {token_file}").strip()
-        # grep exits 1 when neither the unit nor the Jupyter config holds the token.
-        machine.succeed(f"grep -cF -- {token} {unit_file} {config_file}; test $? -eq 1")
+        # grep exits 1 when neither file holds the token, 2 when one is missing: only 1 passes.
+        status, _ = machine.execute(f"grep -qF -- {token} {unit_file} {config_file}")
+        assert status == 1, f"grep exited {status}: the token is in the unit or the config"
         # The service user cannot read the file itself; it reads its credential copy.
         as_service_user = "setpriv --reuid jupyter-mcp --regid jupyter-mcp --clear-groups"
         machine.succeed(f"{as_service_user} cat /proc/version")
         machine.fail(f"{as_service_user} cat {token_file}")
-        pid = machine.succeed("systemctl show --property MainPID --value jupyter-mcp").strip()
+        main_pid = machine.succeed(
+            "systemctl show --property MainPID --value jupyter-mcp"
+        ).strip()
         credential = "/run/credentials/jupyter-mcp.service/jupyter-token"
-        mode = machine.succeed(f"nsenter --target {pid} --mount -- stat -c %a {credential}")
+        mode = machine.succeed(
+            f"nsenter --target {main_pid} --mount -- stat -c %a {credential}"
+        )
         assert int(mode, 8) & 0o007 == 0, f"the credential is world-accessible: {mode}"
 
     with subtest("the server and its children run unprivileged"):
@@ -93,10 +97,12 @@ pkgs.testers.runNixOSTest {
         cgroup = machine.succeed(
             "systemctl show --property ControlGroup --value jupyter-mcp"
         ).strip()
-        pids = machine.succeed(f"cat /sys/fs/cgroup{cgroup}/cgroup.procs").split()
-        assert pids, "no process in the unit's cgroup"
-        for pid in pids:
-            proc = machine.succeed(f"cat /proc/{pid}/status")
+        main_pid = machine.succeed(
+            "systemctl show --property MainPID --value jupyter-mcp"
+        ).strip()
+        processes = process_status(machine, f"cat /sys/fs/cgroup{cgroup}/cgroup.procs")
+        assert main_pid in processes, f"the server {main_pid} is not in {processes}"
+        for proc in processes.values():
             assert re.search(rf"^Uid:\s+{uid}\s+{uid}\s", proc, re.M), proc
             assert re.search(r"^CapEff:\s+0+$", proc, re.M), proc
             assert re.search(r"^NoNewPrivs:\s+1$", proc, re.M), proc
