@@ -178,6 +178,19 @@ async def execution_rows(server: Server, iterations: int) -> list[Row]:
             assert (await mcp.call("cell_execute", path=path, index=0))["status"] == "ok"
         lean = await timed(iterations, lambda i: mcp.call("cell_execute", path=path, index=0))
         fastmcp = await timed(iterations, lambda i: call(fast, "cell_execute", path=path, index=0))
+        started: list[str] = []
+
+        async def start(i: int) -> None:
+            answer = await mcp.call("cell_execute", path=path, index=0, wait=False)
+            started.append(answer["execution_id"])
+
+        no_wait = await timed(iterations, start)
+        for execution_id in started:  # every run has ended: what remains is the call itself
+            await mcp.call("execution_wait", execution_id=execution_id, timeout=60)
+        collect = await timed(
+            iterations,
+            lambda i: mcp.call("execution_wait", execution_id=started[i % len(started)], timeout=0),
+        )
         async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as http:
             sessions = (await http.get("api/sessions")).json()
         kernel_id = next(s["kernel"]["id"] for s in sessions if s["path"] == path)
@@ -198,6 +211,8 @@ async def execution_rows(server: Server, iterations: int) -> list[Row]:
     overhead = [statistics.median(lean) - statistics.median(bare)]
     return [
         Row("cell_execute 1+1 (warm kernel)", lean, fastmcp, EXECUTE_TARGET_MS),
+        Row("cell_execute wait=false: the answer", no_wait, target=EXECUTE_TARGET_MS),
+        Row("execution_wait of a finished run", collect, target=READ_TARGET_MS),
         Row("bare execute_interactive 1+1", bare),
         Row("cell_execute overhead over bare (p50)", overhead, target=EXECUTE_OVERHEAD_TARGET_MS),
     ]

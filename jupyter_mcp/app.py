@@ -12,6 +12,7 @@ from .authorization import TOOL_NAMES, refusal, required_permissions
 from .bridge import ASGIHandler
 from .kernels import Kernels
 from .rooms import Rooms
+from .runs import Runs
 from .tools import Limits, create_server
 
 MCP_PATH = "/mcp"
@@ -55,6 +56,21 @@ class MCPExtension(ExtensionApp):
     max_execution_timeout = Float(
         3600.0, config=True, help="The longest timeout, in seconds, a caller may ask for."
     )
+    kernel_ready_timeout = Float(
+        60.0,
+        config=True,
+        help="""Seconds a kernel may take to start and answer before an execution gives up on
+        it with an error saying so.""",
+    )
+    execution_retention = Float(
+        3600.0,
+        config=True,
+        help="""Seconds a finished execution stays collectable with execution_wait and listed by
+        execution_list.""",
+    )
+    execution_retention_count = Int(
+        1000, config=True, help="The most finished executions kept; the oldest go first."
+    )
 
     disabled_tools = List(
         Unicode(),
@@ -94,7 +110,14 @@ class MCPExtension(ExtensionApp):
                 "color": "var(--jp-collaborator-color7)",
             },
         )
-        self.kernels = Kernels(self.serverapp)
+        self.kernels = Kernels(self.serverapp, ready_timeout=self.kernel_ready_timeout)
+        self.runs = Runs(
+            self.rooms,
+            self.kernels,
+            self.log,
+            retention=self.execution_retention,
+            retention_count=self.execution_retention_count,
+        )
         limits = Limits(
             max_source_chars=self.max_source_chars,
             max_output_chars=self.max_output_chars,
@@ -105,6 +128,7 @@ class MCPExtension(ExtensionApp):
             self.serverapp,
             self.rooms,
             self.kernels,
+            self.runs,
             name=self.server_name,
             limits=limits,
             disabled=set(self.disabled_tools),
@@ -166,6 +190,7 @@ class MCPExtension(ExtensionApp):
                 # An open collaboration websocket keeps the server process from exiting.
                 client.close(1001, "server shutting down")
         self._sweeper_task.cancel()
+        await self.runs.close()
         self.kernels.close()
         self._lifespan_stop.set()
         with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):

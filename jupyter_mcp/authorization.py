@@ -26,6 +26,8 @@ TOOL_PERMISSIONS: dict[str, set[Permission]] = {
     "notebook_execute": WRITE | EXECUTE,
     "kernel_interrupt": EXECUTE,
     "kernel_restart": EXECUTE,
+    "execution_wait": READ,
+    "execution_list": READ,
 }
 TOOL_NAMES = frozenset(TOOL_PERMISSIONS)
 

@@ -36,6 +36,12 @@ def locate(nb: YNotebook, index: int | None, cell_id: str | None) -> int:
     return index
 
 
+def indices(nb: YNotebook) -> dict[str, int]:
+    """Each cell's position, by cell id."""
+    with nb.ydoc.transaction():
+        return {ycell.get("id"): i for i, ycell in enumerate(nb.ycells)}
+
+
 def check_cell_type(cell_type: str) -> None:
     if cell_type not in CELL_TYPES:
         raise NotebookError(f"cell_type must be one of {', '.join(CELL_TYPES)}; got '{cell_type}'.")

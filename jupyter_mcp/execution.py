@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,13 +13,13 @@ from .kernels import Kernels
 from .rooms import Rooms
 
 OUTPUT_MESSAGES = {"stream", "display_data", "execute_result", "error"}
-INTERRUPT_GRACE = 10.0
-Progress = Callable[[float, "CellOutputs"], Awaitable[None]]
+# How often a run checks that its kernel is still the one it sent the code to.
+LIFE_CHECK = 0.5
 
 
 @dataclass
 class Execution:
-    status: str  # "ok", "error", "timeout" or "died"
+    status: str  # "ok", "error", "timeout", "died" or "skipped"
     execution_count: int | None
     outputs: list[dict[str, Any]]
     error: dict[str, Any] | None = None
@@ -28,23 +27,41 @@ class Execution:
 
 @dataclass
 class CellOutputs:
-    """The outputs of one execution, kept as nbformat dicts and mirrored into the live cell.
+    """One execution as it goes: its state, and its outputs kept as nbformat dicts and
+    mirrored into the live cell.
 
     The kernel client's output hook is synchronous and the room may be re-created while a
     long cell runs, so messages are queued and a writer task applies them in batches to the
-    cell found by id in the current room (inserts above it do not misdirect them).
+    cell found by id in the notebook's current room (inserts above it do not misdirect them,
+    a rename does not lose it). A cell that was deleted, or is no longer a code cell, gets
+    nothing more; the outputs are still kept here for the result.
     """
 
     rooms: Rooms
-    path: str
+    room_id: str
     cell_id: str
     outputs: list[dict[str, Any]] = field(default_factory=list)
     execution_count: int | None = None
+    # When the kernel began this cell's code (monotonic): before that it waits behind other
+    # work on the kernel, which is not counted against the timeout.
+    started: float | None = None
+    finished: bool = False
     _queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     _clear_on_next: bool = False
     _display_ids: dict[str, list[int]] = field(default_factory=dict)
 
+    @property
+    def state(self) -> str:
+        return "queued" if self.started is None else "running"
+
     def hook(self, msg: dict[str, Any]) -> None:
+        content = msg["content"]
+        if msg["header"]["msg_type"] == "status":
+            if content.get("execution_state") == "busy" and self.started is None:
+                self.started = time.monotonic()
+            elif content.get("execution_state") == "idle":
+                self.finished = True
+            return
         self._queue.put_nowait(msg)
 
     async def write(self) -> None:
@@ -88,12 +105,15 @@ class CellOutputs:
                 ycell["execution_state"] = "idle"
 
     async def _ycell(self) -> Map | None:
-        nb = await self.rooms.notebook(self.path)
+        live = await self.rooms.live(self.room_id)
+        if live is None:
+            return None  # the file is gone: the result still carries the outputs
+        nb = live[1]
         with nb.ydoc.transaction():
             for ycell in nb.ycells:
                 if ycell.get("id") == self.cell_id:
-                    return ycell
-        return None  # deleted meanwhile: the result still carries the outputs
+                    return ycell if ycell.get("cell_type") == "code" else None
+        return None  # deleted meanwhile
 
     async def _youtputs(self) -> Array | None:
         ycell = await self._ycell()
@@ -160,21 +180,18 @@ def _youtput(output: dict[str, Any]) -> Map:
 
 
 async def run_cell(
-    rooms: Rooms,
-    kernels: Kernels,
-    *,
-    path: str,
-    cell_id: str,
-    code: str,
-    kernel_id: str,
-    timeout: float,
-    progress: Progress | None = None,
+    kernels: Kernels, outputs: CellOutputs, *, code: str, kernel_id: str, timeout: float
 ) -> Execution:
-    """Execute `code` as cell `cell_id` of `path` in kernel `kernel_id`, queued behind any
-    other execution on that kernel."""
-    outputs = CellOutputs(rooms, path, cell_id)
-    async with rooms.in_use(path), kernels.queue(kernel_id):
+    """Execute `code` as the cell of `outputs` in kernel `kernel_id`, queued behind any other
+    execution there, until the kernel has replied or is gone.
+
+    `timeout` counts from the moment the kernel begins this code. At the deadline the kernel
+    is interrupted, only if this code is the one running, and the reply is still awaited: the
+    kernel's queue is not released while it may still be working on this code.
+    """
+    async with kernels.queue(kernel_id):
         client = await kernels.client(kernel_id)
+        incarnation = kernels.incarnation(kernel_id)
         await outputs.mark(running=True)
         writer = asyncio.create_task(outputs.write())
         execute = asyncio.create_task(
@@ -182,26 +199,34 @@ async def run_cell(
         )
         try:
             status, reply = await _supervise(
-                execute, kernels, kernel_id, outputs, progress, timeout
+                execute, kernels, kernel_id, incarnation, outputs, timeout
             )
         finally:
             outputs.stop()
             await writer
             await outputs.mark(running=False)
+        if status == "died":
+            kernels.forget(kernel_id)
     error = None
-    if status == "ok" and reply["content"]["status"] != "ok":
-        status = "error"
-        content = reply["content"]
-        error = {k: content.get(k) for k in ("ename", "evalue", "traceback")}
-    elif status == "timeout":
-        error = {"ename": "Timeout", "evalue": f"the cell ran for more than {timeout:g} s"}
-    elif status == "died":
+    if status == "died":
         error = {
             "ename": "DeadKernel",
             "evalue": "the kernel died or was restarted while running this cell; "
             "its variables are lost",
         }
-    if status == "ok" and outputs.execution_count is None:
+    elif reply["content"]["status"] == "ok":
+        status = "ok"  # finished right at its deadline: nothing was interrupted
+    else:
+        content = reply["content"]
+        error = {k: content.get(k) for k in ("ename", "evalue", "traceback")}
+        if status == "timeout":
+            error.update(
+                ename="Timeout",
+                evalue=f"the cell ran for more than {timeout:g} s and was interrupted",
+            )
+        else:
+            status = "error"
+    if status != "died" and outputs.execution_count is None:
         outputs.execution_count = reply["content"].get("execution_count")
     return Execution(status, outputs.execution_count, outputs.outputs, error)
 
@@ -210,37 +235,23 @@ async def _supervise(
     execute: asyncio.Task,
     kernels: Kernels,
     kernel_id: str,
+    incarnation: tuple[object, object] | None,
     outputs: CellOutputs,
-    progress: Progress | None,
     timeout: float,
 ) -> tuple[str, dict[str, Any]]:
-    """Wait for the execution while reporting progress and watching the kernel's life.
-
-    At the deadline the kernel is interrupted, and the interrupted request is still awaited
-    (for INTERRUPT_GRACE seconds): the kernel aborts requests that arrive while it is
-    handling one that failed, so the next execution must not be sent before.
-    """
-    start, restarts = time.monotonic(), kernels.restarts(kernel_id)
-    deadline, status, last_report = start + timeout, "ok", start
+    """Wait for the kernel's reply while watching its life and this code's deadline."""
+    status = "ok"
     while True:
-        now = time.monotonic()
-        done, _ = await asyncio.wait({execute}, timeout=max(0.0, min(0.5, deadline - now)))
+        done, _ = await asyncio.wait({execute}, timeout=LIFE_CHECK)
         if done:
             return status, execute.result()
-        now = time.monotonic()
-        if kernels.restarts(kernel_id) != restarts or not await kernels.is_alive(kernel_id):
-            status = "died"
-        elif now >= deadline and status == "ok":
-            status, deadline = "timeout", now + INTERRUPT_GRACE
-            await kernels.interrupt(kernel_id)
-            continue
-        if status == "died" or now >= deadline:
+        if not await kernels.is_same(kernel_id, incarnation):
             execute.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await execute
-            if status == "died":
-                kernels.forget(kernel_id)
-            return status, {}
-        if progress is not None and now - last_report >= 1.0:
-            last_report = now
-            await progress(now - start, outputs)
+            return "died", {}
+        started = outputs.started
+        if status == "ok" and started is not None and time.monotonic() >= started + timeout:
+            status = "timeout"
+            if not outputs.finished:  # never interrupt whatever the kernel runs next
+                await kernels.interrupt(kernel_id)

@@ -12,15 +12,19 @@ from jupyter_server.utils import ensure_async
 from .errors import NotebookError
 
 
+class KernelError(NotebookError):
+    """The notebook's kernel cannot be started or does not answer."""
+
+
 class Kernels:
     """Finds or starts each notebook's session kernel and serialises executions on it."""
 
-    def __init__(self, serverapp: ServerApp) -> None:
+    def __init__(self, serverapp: ServerApp, ready_timeout: float = 60.0) -> None:
         self._serverapp = serverapp
+        self.ready_timeout = ready_timeout
         self._session_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._queues: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._clients: dict[str, tuple[Any, AsyncKernelClient]] = {}
-        self._restarts: defaultdict[str, int] = defaultdict(int)
+        self._clients: dict[str, tuple[Any, AsyncKernelClient]] = {}  # by incarnation
 
     async def find(self, api_path: str) -> str | None:
         """The id of the kernel of the notebook's session, if it has one."""
@@ -30,6 +34,19 @@ class Kernels:
                 return session["kernel"]["id"]
         return None
 
+    async def check_kernelspec(self, kernelspec: str | None) -> None:
+        """Refuse a notebook whose kernel is not installed: running it in another kernel
+        would attach that kernel to the notebook for JupyterLab too."""
+        if kernelspec is None:
+            return
+        specs = await ensure_async(self._serverapp.kernel_spec_manager.get_all_specs())
+        if kernelspec not in specs:
+            raise KernelError(
+                f"The notebook's kernel '{kernelspec}' is not installed on this server "
+                f"(installed: {', '.join(sorted(specs)) or 'none'}). Install it, or change the "
+                "notebook's kernelspec metadata to an installed kernel."
+            )
+
     async def ensure(self, api_path: str, kernelspec: str | None) -> str:
         """The notebook's session kernel, started with its kernelspec (else the default)
         when there is none; started once even when several calls race for it."""
@@ -37,54 +54,73 @@ class Kernels:
             kernel_id = await self.find(api_path)
             if kernel_id is not None:
                 return kernel_id
-            specs = await ensure_async(self._serverapp.kernel_spec_manager.get_all_specs())
-            name = kernelspec if kernelspec in specs else None
-            session = await ensure_async(
-                self._serverapp.session_manager.create_session(
-                    path=api_path,
-                    name=posixpath.basename(api_path),
-                    type="notebook",
-                    kernel_name=name or self._serverapp.kernel_manager.default_kernel_name,
+            await self.check_kernelspec(kernelspec)
+            name = kernelspec or self._serverapp.kernel_manager.default_kernel_name
+            try:
+                session = await ensure_async(
+                    self._serverapp.session_manager.create_session(
+                        path=api_path,
+                        name=posixpath.basename(api_path),
+                        type="notebook",
+                        kernel_name=name,
+                    )
                 )
-            )
+            except Exception as error:
+                raise KernelError(
+                    f"The kernel '{name}' could not be started: {error}. Check its "
+                    "kernelspec (jupyter kernelspec list) and the server log."
+                ) from error
             return session["kernel"]["id"]
 
     def queue(self, kernel_id: str) -> asyncio.Lock:
-        """Held for one execution: two executions sharing a client would steal each
-        other's messages, and the kernel runs them one at a time anyway."""
+        """Held for one execution until the kernel has replied: two executions sharing a
+        client would steal each other's messages, and the kernel runs them one at a time."""
         return self._queues[kernel_id]
 
     async def client(self, kernel_id: str) -> AsyncKernelClient:
+        """A connected client of the kernel as it is now, ready within `ready_timeout`."""
         manager = self._kernel_manager(kernel_id)
         cached = self._clients.get(kernel_id)
-        if cached is not None and cached[0] is manager:
+        if cached is not None and cached[0] == self.incarnation(kernel_id):
             return cached[1]
-        if cached is not None:
-            cached[1].stop_channels()
+        self.forget(kernel_id)
         client = manager.client()
         client.start_channels()
-        await client.wait_for_ready(timeout=60)
-        self._clients[kernel_id] = (manager, client)
+        try:
+            await client.wait_for_ready(timeout=self.ready_timeout)
+        except (RuntimeError, TimeoutError) as error:
+            client.stop_channels()
+            raise KernelError(
+                f"The kernel {kernel_id} ({manager.kernel_name}) did not answer within "
+                f"{self.ready_timeout:g} s ({error}). Restart it with kernel_restart, or check "
+                "its kernelspec and the server log."
+            ) from None
+        self._clients[kernel_id] = (self.incarnation(kernel_id), client)
         return client
 
-    async def is_alive(self, kernel_id: str) -> bool:
+    def incarnation(self, kernel_id: str) -> tuple[object, object] | None:
+        """What identifies the kernel's current process: a restart or death from anywhere
+        (JupyterLab, the REST API, the kernel itself) changes it or ends it. The provisioner
+        object survives restarts; the process it launches (LocalProvisioner.process) does
+        not."""
         try:
-            return bool(await ensure_async(self._kernel_manager(kernel_id).is_alive()))
+            provisioner = self._kernel_manager(kernel_id).provisioner
         except NotebookError:
+            return None
+        return provisioner, getattr(provisioner, "process", None)
+
+    async def is_same(self, kernel_id: str, incarnation: tuple[object, object] | None) -> bool:
+        """Whether the kernel still runs in the process `incarnation` named."""
+        # Neither provisioners nor processes define equality: == compares identities.
+        if incarnation is None or self.incarnation(kernel_id) != incarnation:
             return False
+        return bool(await ensure_async(self._kernel_manager(kernel_id).is_alive()))
 
     async def interrupt(self, kernel_id: str) -> None:
         await ensure_async(self._serverapp.kernel_manager.interrupt_kernel(kernel_id))
 
     async def restart(self, kernel_id: str) -> None:
-        self._restarts[kernel_id] += 1
-        self.forget(kernel_id)
         await ensure_async(self._serverapp.kernel_manager.restart_kernel(kernel_id))
-
-    def restarts(self, kernel_id: str) -> int:
-        """How often this server restarted the kernel: an execution that saw the count
-        change lost its kernel."""
-        return self._restarts[kernel_id]
 
     def forget(self, kernel_id: str) -> None:
         cached = self._clients.pop(kernel_id, None)

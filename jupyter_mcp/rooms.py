@@ -61,22 +61,25 @@ class Rooms:
     def _file_ids(self) -> Any:
         return self._serverapp.web_app.settings["file_id_manager"]
 
-    def room_id(self, api_path: str, *, create: bool = True) -> str | None:
+    def room_id(self, api_path: str) -> str:
+        """The notebook's room id, its file id minted if the file has none yet."""
+        file_id = self._file_ids.get_id(api_path) or self._file_ids.index(api_path)
+        return notebook_room_id(file_id)
+
+    def known_room_id(self, api_path: str) -> str | None:
+        """The notebook's room id if its file has an id; never mints one."""
         file_id = self._file_ids.get_id(api_path)
-        if file_id is None and create:
-            file_id = self._file_ids.index(api_path)
         return None if file_id is None else notebook_room_id(file_id)
 
     def existing(self, api_path: str) -> DocumentRoom | None:
         """The notebook's room if one is open; never creates one."""
-        room_id = self.room_id(api_path, create=False)
+        room_id = self.known_room_id(api_path)
         room = self._rooms.get(room_id) if room_id else None
         return room if isinstance(room, DocumentRoom) and room.ready else None
 
     async def notebook(self, api_path: str) -> YNotebook:
         """The live document of an existing notebook file, opening its room if needed."""
         room_id = self.room_id(api_path)
-        assert room_id is not None
         return await self._open(api_path, room_id)
 
     async def _open(self, api_path: str, room_id: str) -> YNotebook:
@@ -102,20 +105,26 @@ class Rooms:
         self._presence.show(room_id, api_path, room, self._rooms.get(GLOBAL_AWARENESS_ROOM))
         return document
 
+    async def live(self, room_id: str) -> tuple[str, YNotebook] | None:
+        """The current path and live document of the notebook whose room is `room_id`,
+        following renames and moves; None once its file is gone."""
+        path = self._file_ids.get_path(_file_id(room_id))
+        manager = self._serverapp.contents_manager
+        if path is None or not await ensure_async(manager.file_exists(path)):
+            return None
+        return path, await self._open(path, room_id)
+
     @asynccontextmanager
     async def editing(self, api_path: str) -> AsyncIterator[YNotebook]:
         """The live document, with the notebook's MCP edits serialised."""
         room_id = self.room_id(api_path)
-        assert room_id is not None
         async with self._edit_locks[room_id]:
             yield await self._open(api_path, room_id)
 
     @asynccontextmanager
-    async def in_use(self, api_path: str) -> AsyncIterator[None]:
+    async def in_use(self, room_id: str) -> AsyncIterator[None]:
         """Keep the notebook's room open (and the agent shown there) for a long operation,
         such as a running cell or a watch, whether or not it touches the room meanwhile."""
-        room_id = self.room_id(api_path)
-        assert room_id is not None
         self._in_use[room_id] += 1
         try:
             yield

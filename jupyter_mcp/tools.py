@@ -1,7 +1,9 @@
 """The MCP tools: validate, call, shape the result. Every tool acts on the live document."""
 
 import asyncio
+import math
 import posixpath
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -18,10 +20,10 @@ from pydantic import Field
 
 from . import cells, paths
 from .errors import NotebookError
-from .execution import CellOutputs, run_cell
 from .kernels import Kernels
-from .results import Budget, execution_result, shape_outputs
+from .results import run_progress, run_result, run_row, run_started
 from .rooms import Rooms
+from .runs import Run, Runs
 
 Path = Annotated[
     str,
@@ -32,8 +34,14 @@ CellId = Annotated[str | None, Field(description="The cell's id (or give index).
 Source = Annotated[str, Field(description="The cell's full new source text.")]
 Timeout = Annotated[
     float | None,
-    Field(description="Seconds the cell may run before it is interrupted (default and "
-          "maximum are set by the server)."),
+    Field(description="Seconds the cell may run, counted from when the kernel starts it (not "
+          "while it waits behind other work), before it is interrupted (default and maximum "
+          "are set by the server)."),
+]  # fmt: skip
+Wait = Annotated[
+    bool,
+    Field(description="true (default): return the result when the run ends. false: return "
+          "{execution_id, status} at once and collect the result with execution_wait."),
 ]  # fmt: skip
 
 
@@ -67,6 +75,8 @@ TOOL_ANNOTATIONS: dict[str, ToolAnnotations] = {
     ),
     "cell_execute": _RUNS_CODE,
     "notebook_execute": _RUNS_CODE,
+    "execution_wait": _READS,
+    "execution_list": _READS,
 }
 
 
@@ -81,6 +91,7 @@ def create_server(
     serverapp: ServerApp,
     rooms: Rooms,
     kernels: Kernels,
+    runs: Runs,
     *,
     name: str,
     limits: Limits,
@@ -112,13 +123,36 @@ def create_server(
     def execution_timeout(timeout: float | None) -> float:
         if timeout is None:
             return limits.execution_timeout
-        if timeout <= 0:
-            raise NotebookError("timeout must be a positive number of seconds.")
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise NotebookError("timeout must be a positive, finite number of seconds.")
         return min(float(timeout), limits.max_execution_timeout)
 
-    async def notebook_kernel(api_path: str, nb: YNotebook) -> str:
-        kernelspec = cells.metadata(nb).get("kernelspec", {}).get("name")
-        return await kernels.ensure(api_path, kernelspec)
+    async def notebook_kernelspec(api_path: str, nb: YNotebook) -> str | None:
+        """The kernel a run of the notebook needs; refused now, before anything runs, when
+        the notebook has no kernel yet and its kernelspec is not installed."""
+        # A missing or empty name means the default kernel, as for JupyterLab.
+        kernelspec = cells.metadata(nb).get("kernelspec", {}).get("name") or None
+        if await kernels.find(api_path) is None:
+            await kernels.check_kernelspec(kernelspec)
+        return kernelspec
+
+    async def indices(run: Run) -> dict[str, int]:
+        return await runs.locate(run)
+
+    async def result(run: Run) -> ToolResult:
+        if run.failure is not None:
+            raise NotebookError(f"Execution {run.execution_id}: {run.failure}")
+        return run_result(run, await indices(run), limits.max_output_chars)
+
+    async def finish(ctx: Context, run: Run) -> ToolResult:
+        """Wait for the run, reporting progress every second; a caller that goes away
+        leaves the run going."""
+        total = len(run.steps) if run.kind == "notebook" else None
+        while not await runs.wait(run, 1.0):
+            done = sum(s.execution is not None for s in run.steps)
+            progress = float(done) if total is not None else run.elapsed
+            await ctx.report_progress(progress, total, _progress_message(run))
+        return await result(run)
 
     @tool
     async def notebook_list() -> list[dict[str, str]]:
@@ -160,7 +194,7 @@ def create_server(
         Returns {changed: true, cell_count} on the first change after the call, otherwise
         {changed: false}. Use it to react to a person's edits instead of polling."""
         api_path = notebook_path(path)
-        async with rooms.in_use(api_path):
+        async with rooms.in_use(rooms.room_id(api_path)):
             nb = await rooms.notebook(api_path)
             return await cells.watch(nb, min(max(float(timeout), 1.0), 300.0))
 
@@ -239,14 +273,18 @@ def create_server(
         index: Index = None,
         cell_id: CellId = None,
         timeout: Timeout = None,
+        wait: Wait = True,
     ) -> ToolResult:
         """Run a code cell in the notebook's own kernel (the one JupyterLab uses for it,
         started if there is none) and return its outputs.
 
         Outputs stream into the live cell as they arrive, so people watching see them; the
-        result has {index, cell_id, status: ok|error|timeout|died, execution_count, outputs,
-        error?}. Long text is cut in the result (the notebook keeps all of it); images come
-        back as image content. On timeout the kernel is interrupted and partial outputs kept.
+        result has {execution_id, index, cell_id, status: ok|error|timeout|died|skipped,
+        execution_count, outputs, error?}. Long text is cut in the result (the notebook keeps
+        all of it); images come back as image content. The run belongs to the server: if
+        this call is cancelled or times out on the client, the cell still runs to its end and
+        its outputs still land in the notebook; execution_wait(execution_id) collects them
+        (the id is in the progress messages). A blank cell is not sent to the kernel.
         """
         api_path = notebook_path(path)
         seconds = execution_timeout(timeout)
@@ -256,57 +294,76 @@ def create_server(
             raise NotebookError(
                 f"Cell {cell['index']} is a {cell['cell_type']} cell; only code cells run."
             )
-        kernel_id = await notebook_kernel(api_path, nb)
-
-        async def progress(elapsed: float, outputs: CellOutputs) -> None:
-            await ctx.report_progress(elapsed, message=_progress_message(elapsed, outputs))
-
-        execution = await run_cell(
-            rooms, kernels, path=api_path, cell_id=cell["id"], code=cell["source"],
-            kernel_id=kernel_id, timeout=seconds, progress=progress,
+        kernelspec = await notebook_kernelspec(api_path, nb)
+        run = runs.start(
+            "cell", room_id=rooms.room_id(api_path), path=api_path,
+            cells=[(cell["index"], cell["id"])], kernelspec=kernelspec, timeout=seconds,
         )  # fmt: skip
-        return execution_result(
-            execution, index=cell["index"], cell_id=cell["id"], max_chars=limits.max_output_chars
-        )
+        if not wait:
+            return ToolResult(structured_content=run_started(run, await indices(run)))
+        return await finish(ctx, run)
 
     @tool
-    async def notebook_execute(ctx: Context, path: Path, timeout: Timeout = None) -> ToolResult:
+    async def notebook_execute(
+        ctx: Context, path: Path, timeout: Timeout = None, wait: Wait = True
+    ) -> ToolResult:
         """Run every code cell of the notebook in order, in its own kernel, stopping at the
-        first cell that fails or times out.
+        first cell that fails or times out. `timeout` applies to each cell.
 
-        Returns {status, cells: [{index, cell_id, status, execution_count, outputs}],
-        error?}; each cell's outputs are also written into the live notebook."""
+        Returns {execution_id, status, cells: [{index, cell_id, status, execution_count,
+        outputs, note?}], error?}; each cell's outputs are also written into the live
+        notebook, images come back as image content. Cells deleted or blanked before their
+        turn are skipped (status skipped, with a note) and the run goes on. Like cell_execute,
+        the run belongs to the server and execution_wait collects it."""
         api_path = notebook_path(path)
-        nb = await rooms.notebook(api_path)
-        code_cells = [c for c in cells.read(nb)["cells"] if c["cell_type"] == "code"]
         seconds = execution_timeout(timeout)
-        kernel_id = await notebook_kernel(api_path, nb)
-        budget = Budget(limits.max_output_chars)
-        ran: list[dict[str, Any]] = []
-        result: dict[str, Any] = {"status": "ok", "cells": ran}
-        for n, cell in enumerate(code_cells):
-            await ctx.report_progress(n, len(code_cells), f"running cell {n + 1}/{len(code_cells)}")
-            execution = await run_cell(
-                rooms, kernels, path=api_path, cell_id=cell["id"], code=cell["source"],
-                kernel_id=kernel_id, timeout=seconds,
-            )  # fmt: skip
-            index = cells.locate(await rooms.notebook(api_path), None, cell["id"])
-            ran.append(
-                {
-                    "index": index,
-                    "cell_id": cell["id"],
-                    "status": execution.status,
-                    "execution_count": execution.execution_count,
-                    "outputs": shape_outputs(execution.outputs, budget, []),
-                }
-            )
-            if execution.status != "ok":
-                result.update(
-                    status=execution.status, error={"index": index, **(execution.error or {})}
-                )
-                break
-        await ctx.report_progress(len(ran), len(code_cells), "done")
-        return ToolResult(structured_content=result)
+        nb = await rooms.notebook(api_path)
+        code_cells = [
+            (c["index"], c["id"])
+            for c in (cells.view(nb, i) for i in range(len(nb.ycells)))
+            if c["cell_type"] == "code"
+        ]
+        kernelspec = await notebook_kernelspec(api_path, nb)
+        run = runs.start(
+            "notebook", room_id=rooms.room_id(api_path), path=api_path,
+            cells=code_cells, kernelspec=kernelspec, timeout=seconds,
+        )  # fmt: skip
+        if not wait:
+            return ToolResult(structured_content=run_started(run, await indices(run)))
+        return await finish(ctx, run)
+
+    @tool
+    async def execution_wait(
+        execution_id: Annotated[
+            str, Field(description="The execution_id from cell_execute or notebook_execute.")
+        ],
+        timeout: Annotated[float, Field(description="Seconds to wait, 0 to 300.")] = 30,
+    ) -> ToolResult:
+        """Wait for an execution started with wait=false (or one whose call was abandoned).
+
+        Returns the same result the blocking call returns once the run has ended; at the
+        timeout, {execution_id, status: queued|running, elapsed, index, cell_id,
+        outputs_so_far} (for a notebook also the cells done so far). Call it again to keep
+        waiting; kernel_interrupt stops the run."""
+        run = runs.get(execution_id)
+        seconds = timeout if math.isfinite(timeout) else 0.0
+        if await runs.wait(run, min(max(seconds, 0.0), 300.0)):
+            return await result(run)
+        return run_progress(run, await indices(run), limits.max_output_chars)
+
+    @tool
+    async def execution_list(
+        path: Annotated[
+            str | None, Field(description="Only this notebook's executions (default: all).")
+        ] = None,
+    ) -> list[dict[str, Any]]:
+        """List the executions that are queued, running, or finished recently (kept for a
+        while after they end), newest first: [{execution_id, kind, path, status, created,
+        elapsed, cells: [{index, cell_id, status}], error?}]."""
+        room_id = rooms.known_room_id(notebook_path(path)) if path else None
+        if path and room_id is None:
+            return []
+        return [run_row(run, await indices(run)) for run in runs.list(room_id)]
 
     @tool
     async def kernel_interrupt(path: Path) -> dict[str, Any]:
@@ -341,9 +398,18 @@ def create_server(
     return mcp
 
 
-def _progress_message(elapsed: float, outputs: CellOutputs) -> str:
-    message = f"running for {elapsed:.0f} s, {len(outputs.outputs)} outputs"
-    last = outputs.outputs[-1] if outputs.outputs else None
+def _progress_message(run: Run) -> str:
+    step = run.current
+    message = f"execution {run.execution_id}: {run.status}"
+    if run.kind == "notebook" and step is not None:
+        n = run.steps.index(step) + 1
+        message += f", cell {n}/{len(run.steps)} ({step.cell_id})"
+    outputs = step.outputs if step is not None else None
+    if outputs is not None and outputs.started is not None:
+        message += f" for {time.monotonic() - outputs.started:.0f} s"
+    else:
+        message += f" for {run.elapsed:.0f} s"
+    last = outputs.outputs[-1] if outputs is not None and outputs.outputs else None
     if last is not None and last["output_type"] == "stream":
         message += f"; last: {last['text'][-200:]!r}"
     return message

@@ -175,7 +175,8 @@ in
         is a configurable class, each value its traits. The extension's options are the
         traits of `MCPExtension` (`server_name`, `room_idle_timeout`, `presence_timeout`,
         `max_source_chars`, `max_output_chars`, `execution_timeout`,
-        `max_execution_timeout`). The collaboration and file-id databases are kept in
+        `max_execution_timeout`, `kernel_ready_timeout`, `execution_retention`,
+        `execution_retention_count`, `disabled_tools`). The collaboration and file-id databases are kept in
         ${stateDir} by default.
 
         The listen address, port and root directory come from the options above and take

@@ -133,7 +133,7 @@ async def test_inserts_above_a_running_cell_do_not_misdirect_outputs(
             for n in range(3):
                 await call(other, "cell_insert", path=path, index=0, source=f"inserted {n}")
         result = (await running).structured_content
-        assert result["index"] == 1  # where the cell was when the call started
+        assert result["index"] == 4  # where the cell is now, three inserts later
         text = "".join(o["text"] for o in result["outputs"])
         assert text == "".join(f"tick {i}\n" for i in range(4))
         cells = [ada.notebook.get_cell(i) for i in range(5)]

@@ -31,6 +31,8 @@ DOCUMENTED_TOOLS = {
     "notebook_execute",
     "kernel_interrupt",
     "kernel_restart",
+    "execution_wait",
+    "execution_list",
 }
 
 
@@ -58,7 +60,7 @@ async def test_tools_declare_what_they_do_for_approval(mcp: Client) -> None:
     read_only = {name for name, h in hints.items() if h.get("readOnlyHint")}
     assert read_only == {
         "notebook_list", "notebook_get", "notebook_watch", "notebook_list_users", "cell_get",
-        "room_list",
+        "room_list", "execution_wait", "execution_list",
     }  # fmt: skip
     destructive = {name for name, h in hints.items() if h.get("destructiveHint")}
     assert destructive == {
