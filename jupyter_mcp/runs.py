@@ -102,14 +102,13 @@ class Runs:
         cells: list[tuple[int, str]],
         kernelspec: str | None,
         timeout: float,
-        stop_on_failure: bool = True,
     ) -> Run:
         """Start running `cells` ([(index, cell_id)], in order) of the notebook in its kernel."""
         self._prune()
         steps = [Step(cell_id, index) for index, cell_id in cells]
         run = Run(uuid.uuid4().hex[:16], kind, room_id, path, timeout, steps)
         self._runs[run.execution_id] = run
-        task = asyncio.create_task(self._run(run, kernelspec, stop_on_failure))
+        task = asyncio.create_task(self._run(run, kernelspec))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return run
@@ -152,13 +151,22 @@ class Runs:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _run(self, run: Run, kernelspec: str | None, stop_on_failure: bool) -> None:
+    async def _run(self, run: Run, kernelspec: str | None) -> None:
         try:
             async with self._rooms.in_use(run.room_id):
-                kernel_id = await self._kernels.ensure(run.path, kernelspec)
+                kernel_id: str | None = None
                 for step in run.steps:
-                    status = await self._run_step(run, step, kernel_id)
-                    if stop_on_failure and status in FAILURES:
+                    code = await self._code(run, step)
+                    if code is None:
+                        continue
+                    # Started at the first cell that runs: blank or deleted cells need none.
+                    kernel_id = kernel_id or await self._kernels.ensure(run.path, kernelspec)
+                    step.outputs = CellOutputs(self._rooms, run.room_id, step.cell_id)
+                    step.execution = await run_cell(
+                        self._kernels, step.outputs, code=code, kernel_id=kernel_id,
+                        timeout=run.timeout,
+                    )  # fmt: skip
+                    if step.execution.status in FAILURES:
                         break
         except NotebookError as error:
             run.failure = str(error)
@@ -169,7 +177,9 @@ class Runs:
             run.finished = time.time()
             run.done.set()
 
-    async def _run_step(self, run: Run, step: Step, kernel_id: str) -> str:
+    async def _code(self, run: Run, step: Step) -> str | None:
+        """The cell's source as it is now, or None (the step skipped, with a note) when it
+        was deleted, is no longer code, or is blank."""
         live = await self._rooms.live(run.room_id)
         if live is None:
             raise NotebookError(f"The notebook '{run.path}' was deleted during the execution.")
@@ -179,19 +189,11 @@ class Runs:
             step.note = "deleted before it ran" if ycell is None else "no longer a code cell"
         elif not str(ycell["source"]).strip():
             step.note = "blank: nothing was sent to the kernel, its outputs were left as they were"
-        if step.note is not None:
-            count = ycell.get("execution_count") if ycell is not None else None
-            step.execution = Execution("skipped", _int(count), [])
-            return "skipped"
-        step.outputs = CellOutputs(self._rooms, run.room_id, step.cell_id)
-        step.execution = await run_cell(
-            self._kernels,
-            step.outputs,
-            code=str(ycell["source"]),
-            kernel_id=kernel_id,
-            timeout=run.timeout,
-        )
-        return step.execution.status
+        else:
+            return str(ycell["source"])
+        count = ycell.get("execution_count") if ycell is not None else None
+        step.execution = Execution("skipped", _int(count), [])
+        return None
 
     def _prune(self) -> None:
         finished = sorted(

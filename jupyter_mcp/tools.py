@@ -80,6 +80,11 @@ TOOL_ANNOTATIONS: dict[str, ToolAnnotations] = {
 }
 
 
+# Tools that MCP clients may run as tasks (the 2026-07-28 tasks extension), where the
+# fastmcp-tasks package is installed.
+TASK_TOOLS = {"cell_execute", "notebook_execute"}
+
+
 INSTRUCTIONS = """\
 Tools for the Jupyter notebooks of this server. They act on the same live documents that
 people have open in JupyterLab: edits appear to them as they happen, and their edits are
@@ -100,12 +105,18 @@ def create_server(
     """The FastMCP server with every tool, except the `disabled` ones, bound to this
     Jupyter server."""
     mcp = FastMCP(name, instructions=INSTRUCTIONS, mask_error_details=False)
+    tasks = _tasks_extension()
+    if tasks is not None:
+        mcp.add_extension(tasks)
 
     def tool(function: Callable[..., Any]) -> Callable[..., Any]:
         name = function.__name__
-        return (
-            function if name in disabled else mcp.tool(annotations=TOOL_ANNOTATIONS[name])(function)
-        )
+        if name in disabled:
+            return function
+        options: dict[str, Any] = {"annotations": TOOL_ANNOTATIONS[name]}
+        if tasks is not None and name in TASK_TOOLS:
+            options["task"] = True  # a task when the client asks for one, else a plain call
+        return mcp.tool(**options)(function)
 
     def root_dir() -> str:
         return serverapp.contents_manager.root_dir
@@ -413,6 +424,17 @@ def _progress_message(run: Run) -> str:
     if last is not None and last["output_type"] == "stream":
         message += f"; last: {last['text'][-200:]!r}"
     return message
+
+
+def _tasks_extension() -> Any:
+    """FastMCP 4's tasks extension when fastmcp-tasks is installed (the `tasks` extra), else
+    None: wait=false and execution_wait serve every client the same way. Its store is
+    in-process memory, so task bodies run on Jupyter's event loop like every tool."""
+    try:
+        from fastmcp_tasks import TasksExtension
+    except ImportError:
+        return None
+    return TasksExtension(url="memory://")
 
 
 async def _kernel_metadata(serverapp: ServerApp) -> dict[str, Any]:

@@ -38,16 +38,31 @@ def constrained() -> dict[str, str]:
     return pins
 
 
-def imported_modules() -> set[str]:
-    """Every module the package imports from outside itself and the standard library."""
-    names = set()
+def imported_modules(*, optional: bool = False) -> set[str]:
+    """Every module the package imports from outside itself and the standard library: the
+    required ones, or (`optional`) those imported under `try: ... except ImportError`."""
+    names: dict[bool, set[str]] = {False: set(), True: set()}
+
+    def visit(node: ast.AST, guarded: bool) -> None:
+        if isinstance(node, ast.Import):
+            names[guarded] |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names[guarded].add(node.module)
+        if isinstance(node, ast.Try) and any(
+            isinstance(h.type, ast.Name) and h.type.id == "ImportError" for h in node.handlers
+        ):
+            for child in node.body:
+                visit(child, True)
+            rest: list[ast.AST] = [*node.handlers, *node.orelse, *node.finalbody]
+        else:
+            rest = list(ast.iter_child_nodes(node))
+        for child in rest:
+            visit(child, guarded)
+
     for source in PACKAGE.glob("*.py"):
-        for node in ast.walk(ast.parse(source.read_text())):
-            if isinstance(node, ast.Import):
-                names |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module)
-    return {n for n in names if n.split(".")[0] not in sys.stdlib_module_names | {"jupyter_mcp"}}
+        visit(ast.parse(source.read_text()), False)
+    local = sys.stdlib_module_names | {"jupyter_mcp"}
+    return {n for n in names[optional] if n.split(".")[0] not in local}
 
 
 def owner(module: str, files: dict[Path, str]) -> str:
@@ -68,6 +83,18 @@ def test_every_imported_package_is_declared() -> None:
     needed = {DECLARED_AS.get(name, name) for name in needed}
     assert "pycrdt-websocket" in needed  # pycrdt.websocket is a distribution of its own
     assert needed - declared().keys() == set()
+
+
+def test_every_optional_import_is_an_extra() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = {
+        canonicalize_name(Requirement(line).name).replace("-", "_")
+        for lines in project["optional-dependencies"].values()
+        for line in lines
+    }
+    optional = {module.split(".")[0] for module in imported_modules(optional=True)}
+    assert optional == {"fastmcp_tasks"}
+    assert optional <= extras
 
 
 def test_every_floor_is_the_version_the_nixpkgs_set_tests() -> None:
