@@ -3,6 +3,9 @@
 import asyncio
 import contextlib
 import os
+import queue
+import threading
+import time
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
@@ -16,6 +19,7 @@ from .runs import Runs
 from .tools import Limits, create_server
 
 MCP_PATH = "/mcp"
+TOKEN_VARIABLES = ("JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE")
 
 
 class MCPExtension(ExtensionApp):
@@ -42,7 +46,16 @@ class MCPExtension(ExtensionApp):
         help="Seconds after its last tool call on a notebook that the agent stops showing there.",
     )
     max_source_chars = Int(
-        1_000_000, config=True, help="Largest cell source, in characters, that the tools accept."
+        500_000,
+        config=True,
+        help="""Largest cell source, in characters, that the tools accept. The request carrying
+        it must also fit in max_request_bytes.""",
+    )
+    max_request_bytes = Int(
+        4 * 1024 * 1024,
+        config=True,
+        help="""Largest MCP request body, in bytes (FastMCP 4 takes no more than 4 MiB). A larger
+        one is refused with a message saying how to split the work.""",
     )
     max_output_chars = Int(
         20_000,
@@ -92,9 +105,14 @@ class MCPExtension(ExtensionApp):
         # Jupyter reads JUPYTER_TOKEN_FILE verbatim, trailing newline included, and no client
         # would ever send that token.
         identity = self.serverapp.identity_provider
+        token = identity.token  # read now: its default comes from the variables removed below
         if os.environ.get("JUPYTER_TOKEN_FILE") and not os.environ.get("JUPYTER_TOKEN"):
-            if identity.token and identity.token != identity.token.strip():
-                identity.token = identity.token.strip()
+            if token and token != token.strip():
+                identity.token = token.strip()
+        # The identity provider holds the token now. Kernels and terminals inherit the
+        # server's environment, where `!env` in a cell would write it into the notebook.
+        for name in TOKEN_VARIABLES:
+            os.environ.pop(name, None)
 
     def initialize_handlers(self) -> None:
         unknown = set(self.disabled_tools) - TOOL_NAMES
@@ -148,6 +166,7 @@ class MCPExtension(ExtensionApp):
                     "ready": self._lifespan_ready,
                     "permissions": required_permissions,
                     "refusal": refusal,
+                    "max_request_bytes": self.max_request_bytes,
                 },
             )
         )
@@ -181,20 +200,45 @@ class MCPExtension(ExtensionApp):
         # Take the documents before the first await: the collaboration extension stops its
         # rooms concurrently, cancelling their pending autosaves.
         open_rooms = self.rooms.snapshot()
-        for path, content, clients in open_rooms:
-            try:
-                await self.rooms.save(path, content)
-            except Exception:
-                self.log.exception("jupyter_mcp: saving %s at shutdown failed", path)
+        for room, unsaved, clients in open_rooms:
+            if unsaved is not None:
+                try:
+                    await self.rooms.save(room, unsaved)
+                except Exception:
+                    self.log.exception("jupyter_mcp: saving %s at shutdown failed", room.room_id)
             for client in clients:
                 # An open collaboration websocket keeps the server process from exiting.
                 client.close(1001, "server shutting down")
         self._sweeper_task.cancel()
+        _release_worker_threads_when_stopped(asyncio.get_running_loop())
         await self.runs.close()
         self.kernels.close()
         self._lifespan_stop.set()
         with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
             await asyncio.wait_for(self._lifespan_task, 5)
+
+
+def _release_worker_threads_when_stopped(loop: asyncio.AbstractEventLoop) -> None:
+    """Let the process exit once the server's event loop has stopped.
+
+    AnyIO's worker threads (pycrdt's store, FastMCP and others run blocking calls in them)
+    are not daemon threads, and each stops only when the task AnyIO took as its root ends;
+    under Tornado that can be a collaborator's websocket task, which never ends when the
+    peer stops answering, and the interpreter then waits for the idle thread forever. A
+    daemon thread stops them whenever the loop is not running (no task can use them then).
+    """
+
+    def release() -> None:
+        while True:
+            time.sleep(0.1)
+            if loop.is_running():
+                continue
+            for thread in threading.enumerate():
+                if thread.name == "AnyIO worker thread" and getattr(thread, "loop", None) is loop:
+                    with contextlib.suppress(queue.Full):
+                        thread.stop()  # type: ignore[attr-defined]
+
+    threading.Thread(target=release, name="jupyter-mcp exit", daemon=True).start()
 
 
 def _initials(name: str) -> str:

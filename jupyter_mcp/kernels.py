@@ -2,6 +2,7 @@
 
 import asyncio
 import posixpath
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -78,25 +79,34 @@ class Kernels:
         return self._queues[kernel_id]
 
     async def client(self, kernel_id: str) -> AsyncKernelClient:
-        """A connected client of the kernel as it is now, ready within `ready_timeout`."""
+        """A connected client of the kernel as it is now, ready within `ready_timeout`. A
+        kernel that died is waited for while Jupyter's restarter brings it back."""
         manager = self._kernel_manager(kernel_id)
         cached = self._clients.get(kernel_id)
         if cached is not None and cached[0] == self.incarnation(kernel_id):
             return cached[1]
         self.forget(kernel_id)
-        client = manager.client()
-        client.start_channels()
-        try:
-            await client.wait_for_ready(timeout=self.ready_timeout)
-        except (RuntimeError, TimeoutError) as error:
-            client.stop_channels()
-            raise KernelError(
-                f"The kernel {kernel_id} ({manager.kernel_name}) did not answer within "
-                f"{self.ready_timeout:g} s ({error}). Restart it with kernel_restart, or check "
-                "its kernelspec and the server log."
-            ) from None
-        self._clients[kernel_id] = (self.incarnation(kernel_id), client)
-        return client
+        deadline = time.monotonic() + self.ready_timeout
+        reason = "it is not running"
+        while time.monotonic() < deadline:
+            if not await ensure_async(manager.is_alive()):
+                await asyncio.sleep(0.2)
+                continue
+            client = manager.client()
+            client.start_channels()
+            try:
+                await client.wait_for_ready(timeout=max(0.1, deadline - time.monotonic()))
+            except (RuntimeError, TimeoutError) as error:
+                client.stop_channels()
+                reason = str(error)
+                continue  # died while starting: the restarter may bring it back
+            self._clients[kernel_id] = (self.incarnation(kernel_id), client)
+            return client
+        raise KernelError(
+            f"The kernel {kernel_id} ({manager.kernel_name}) did not answer within "
+            f"{self.ready_timeout:g} s ({reason}). Restart it with kernel_restart, or check its "
+            "kernelspec and the server log."
+        )
 
     def incarnation(self, kernel_id: str) -> tuple[object, object] | None:
         """What identifies the kernel's current process: a restart or death from anywhere

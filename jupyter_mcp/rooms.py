@@ -14,7 +14,9 @@ from typing import Any
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import ensure_async
 from jupyter_server_ydoc.app import YDocExtension
+from jupyter_server_ydoc.loaders import FileLoader
 from jupyter_server_ydoc.rooms import DocumentRoom
+from jupyter_server_ydoc.utils import OutOfBandChanges
 from jupyter_ydoc import YNotebook
 
 from .errors import NotebookError
@@ -36,6 +38,7 @@ class Rooms:
 
     def __init__(self, serverapp: ServerApp, user: dict[str, str]) -> None:
         self._serverapp = serverapp
+        self._log = serverapp.log
         self._edit_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._last_used: dict[str, float] = {}
         self._in_use: Counter[str] = Counter()
@@ -183,10 +186,8 @@ class Rooms:
             if not isinstance(room, DocumentRoom) or room.clients:
                 return
             file_id = _file_id(room_id)
-            path = self._file_ids.get_path(file_id)
-            manager = self._serverapp.contents_manager
-            if path is not None and await ensure_async(manager.file_exists(path)):
-                await self.save(path, _live_document(room).get())
+            if has_unsaved_changes(room):
+                await self.save(room, _live_document(room).get())
             await ydoc.ywebsocket_server.delete_room(room=room)
             if file_id in ydoc.file_loaders:
                 if ydoc.file_loaders[file_id].number_of_subscriptions == 0:
@@ -200,27 +201,64 @@ class Rooms:
         if lock is not None and not lock.locked():
             del self._edit_locks[room_id]
 
-    def snapshot(self) -> list[tuple[str, dict[str, Any], list[Any]]]:
-        """(path, content, websocket clients) of every open notebook room."""
+    def snapshot(self) -> list[tuple[DocumentRoom, dict[str, Any] | None, list[Any]]]:
+        """(room, unsaved content or None, websocket clients) of every open notebook room."""
         result = []
-        for room_id, room in list(self._rooms.items()):
+        for room in list(self._rooms.values()):
             if isinstance(room, DocumentRoom) and room.ready and room.file_type == "notebook":
-                path = self._file_ids.get_path(_file_id(room_id))
-                if path is not None:
-                    result.append((path, _live_document(room).get(), list(room.clients)))
+                unsaved = _live_document(room).get() if has_unsaved_changes(room) else None
+                result.append((room, unsaved, list(room.clients)))
         return result
 
-    async def save(self, api_path: str, content: dict[str, Any]) -> None:
-        """Write `content` to the notebook file when it differs from what is on disk.
+    async def save(self, room: DocumentRoom, content: dict[str, Any]) -> None:
+        """Write the room's unsaved `content` to its file, never over newer content.
 
-        Goes through the contents manager rather than the room's autosave task, which the
-        collaboration extension cancels when it stops its rooms.
+        Goes through the room's own file loader, as its autosave does (the collaboration
+        extension cancels that autosave when it stops or deletes the room): the loader
+        refuses a file changed on disk since the room loaded or last saved it. Then the file
+        wins, as it does when jupyter-collaboration meets such a change, and the room's
+        content is kept beside it.
         """
+        loader = _file_loader(room)
+        path = loader.path
         manager = self._serverapp.contents_manager
-        on_disk = await ensure_async(manager.get(api_path, content=True, type="notebook"))
-        if on_disk["content"] != content:
-            model = {"type": "notebook", "format": "json", "content": content}
-            await ensure_async(manager.save(model, api_path))
+        if not path or not await ensure_async(manager.file_exists(path)):
+            self._log.info("jupyter_mcp: %s is gone; its room's changes are not saved", path)
+            return
+        try:
+            await loader.maybe_save_content(
+                {"format": "json", "type": "notebook", "content": content}
+            )
+        except OutOfBandChanges:
+            kept = await self._keep_beside(path, content)
+            self._log.warning(
+                "jupyter_mcp: %s changed on disk while its room had unsaved changes: the file "
+                "is kept, the room's content is saved as %s",
+                path,
+                kept,
+            )
+
+    async def _keep_beside(self, api_path: str, content: dict[str, Any]) -> str:
+        stem, _, _ = api_path.rpartition(".ipynb")
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        kept = f"{stem}.unsaved-{stamp}.ipynb"
+        model = {"type": "notebook", "format": "json", "content": content}
+        await ensure_async(self._serverapp.contents_manager.save(model, kept))
+        return kept
+
+
+def has_unsaved_changes(room: DocumentRoom) -> bool:
+    """Whether the room holds edits its autosave has not written yet: the collaboration
+    extension schedules an autosave after every change and keeps the task (no public
+    accessor). Without one pending, the file already has the room's content, or newer."""
+    saving = room._saving_document
+    return saving is not None and not saving.done()
+
+
+def _file_loader(room: DocumentRoom) -> FileLoader:
+    # The room's own loader, which knows when the room last loaded or saved the file; it
+    # has no public accessor.
+    return room._file
 
 
 def _room_lock(ydoc: YDocExtension, room_id: str) -> asyncio.Lock:

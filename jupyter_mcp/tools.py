@@ -6,6 +6,7 @@ import posixpath
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Annotated, Any
 
 import nbformat
@@ -104,7 +105,11 @@ def create_server(
 ) -> FastMCP:
     """The FastMCP server with every tool, except the `disabled` ones, bound to this
     Jupyter server."""
-    mcp = FastMCP(name, instructions=INSTRUCTIONS, mask_error_details=False)
+    # Only tool errors (NotebookError) reach the client with their text; anything else is
+    # logged, and the client is told the call failed, without internals.
+    mcp = FastMCP(
+        name, version=version("jupyter-mcp"), instructions=INSTRUCTIONS, mask_error_details=True
+    )
     tasks = _tasks_extension()
     if tasks is not None:
         mcp.add_extension(tasks)

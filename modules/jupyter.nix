@@ -174,7 +174,7 @@ in
         Jupyter configuration, written to a JSON config file that the server loads: each key
         is a configurable class, each value its traits. The extension's options are the
         traits of `MCPExtension` (`server_name`, `room_idle_timeout`, `presence_timeout`,
-        `max_source_chars`, `max_output_chars`, `execution_timeout`,
+        `max_source_chars`, `max_request_bytes`, `max_output_chars`, `execution_timeout`,
         `max_execution_timeout`, `kernel_ready_timeout`, `execution_retention`,
         `execution_retention_count`, `disabled_tools`). The collaboration and file-id databases are kept in
         ${stateDir} by default.

@@ -3,6 +3,7 @@
 import asyncio
 import signal
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -77,9 +78,11 @@ async def test_edit_right_before_sigterm_is_on_disk(tmp_path) -> None:
         async with client_for(server) as mcp, Collaborator(server, path) as ada:
             await call(mcp, "cell_insert", path=path, source="last words")
             await eventually(lambda: len(ada.sources()) == 2)
+            start = time.monotonic()
             server.process.send_signal(signal.SIGTERM)
             # Waiting in a thread keeps the collaborator's websocket answering meanwhile.
             await asyncio.to_thread(server.process.wait, 30)
+            assert time.monotonic() - start < 5
         assert disk_sources(server.root, path) == ["before", "last words"]
 
 

@@ -460,3 +460,15 @@ async def test_a_kernel_that_never_answers_gives_a_clear_error_in_bounded_time(
         message = await call_error(mcp, "cell_execute", path="silent.ipynb", index=0)
         assert time.monotonic() - start < 15
         assert "did not answer within 3 s" in message and "kernel_restart" in message
+
+
+async def test_the_first_call_after_a_kernel_killed_itself_works(
+    server: Server, mcp: Client
+) -> None:
+    path = write_notebook(server.root, ["import os\nos._exit(1)", "6 * 7"])
+    died = await call(mcp, "cell_execute", path=path, index=0)
+    assert died["status"] == "died"
+    start = time.monotonic()
+    after = await call(mcp, "cell_execute", path=path, index=1)  # Jupyter restarts the kernel
+    assert after["status"] == "ok" and after["outputs"][0]["data"]["text/plain"] == "42"
+    assert time.monotonic() - start < 15
