@@ -36,6 +36,12 @@ def locate(nb: YNotebook, index: int | None, cell_id: str | None) -> int:
     return index
 
 
+def code_cells(nb: YNotebook) -> list[tuple[int, str]]:
+    """(index, id) of every code cell, without reading sources or outputs."""
+    with nb.ydoc.transaction():
+        return [(i, c["id"]) for i, c in enumerate(nb.ycells) if c.get("cell_type") == "code"]
+
+
 def indices(nb: YNotebook) -> dict[str, int]:
     """Each cell's position, by cell id."""
     with nb.ydoc.transaction():
@@ -108,26 +114,50 @@ def edit_text(text: Text, new: str) -> None:
         return
     old_lines = old.splitlines(keepends=True)
     new_lines = new.splitlines(keepends=True)
+    # pycrdt indexes Text by UTF-8 byte: where each old line starts, in bytes.
     line_starts = [0]
     for line in old_lines:
-        line_starts.append(line_starts[-1] + len(line))
+        line_starts.append(line_starts[-1] + len(line.encode()))
     edits = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, old_lines, new_lines).get_opcodes():
-        if tag == "equal":
-            continue
+    for i1, i2, j1, j2 in _changed_runs(old_lines, new_lines):
         before, after = "".join(old_lines[i1:i2]), "".join(new_lines[j1:j2])
         head = _common_prefix(before, after)
         tail = _common_prefix(before[head:][::-1], after[head:][::-1])
-        start = line_starts[i1] + head
-        edits.append((start, start + len(before) - head - tail, after[head : len(after) - tail]))
-    # pycrdt indexes Text by UTF-8 byte; applied last to first, earlier offsets stay valid.
+        start = line_starts[i1] + len(before[:head].encode())
+        end = start + len(before[head : len(before) - tail].encode())
+        edits.append((start, end, after[head : len(after) - tail]))
+    # Applied last to first, so that earlier offsets stay valid.
     for start, end, replacement in reversed(edits):
-        byte_start = len(old[:start].encode())
-        byte_end = byte_start + len(old[start:end].encode())
-        if byte_end > byte_start:
-            del text[byte_start:byte_end]
+        if end > start:
+            del text[start:end]
         if replacement:
-            text.insert(byte_start, replacement)
+            text.insert(start, replacement)
+
+
+def _changed_runs(old: list[str], new: list[str]) -> list[tuple[int, int, int, int]]:
+    """The runs of lines that differ, as (old start, old end, new start, new end).
+
+    A line diff costs time in proportion to lines times changes, which on a long cell with
+    many edits takes seconds. Edits that keep the line count and change few lines (the usual
+    case) are found by comparing line by line; anything else goes to difflib, on the part
+    between the first and the last difference only."""
+    head = 0
+    while head < min(len(old), len(new)) and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    old_mid, new_mid = old[head : len(old) - tail], new[head : len(new) - tail]
+    if len(old_mid) == len(new_mid):
+        differing = [i for i, (a, b) in enumerate(zip(old_mid, new_mid, strict=True)) if a != b]
+        if len(differing) * 4 <= len(old_mid):
+            return [(head + i, head + i + 1, head + i, head + i + 1) for i in differing]
+    matcher = SequenceMatcher(None, old_mid, new_mid)
+    return [
+        (head + i1, head + i2, head + j1, head + j2)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag != "equal"
+    ]
 
 
 def _common_prefix(a: str, b: str) -> int:

@@ -37,7 +37,8 @@ class Kernels:
 
     async def check_kernelspec(self, kernelspec: str | None) -> None:
         """Refuse a notebook whose kernel is not installed: running it in another kernel
-        would attach that kernel to the notebook for JupyterLab too."""
+        would attach that kernel to the notebook for JupyterLab too. (Checked by the tools
+        before a run starts; ensure() then fails on its own if the kernel has gone since.)"""
         if kernelspec is None:
             return
         specs = await ensure_async(self._serverapp.kernel_spec_manager.get_all_specs())
@@ -55,7 +56,6 @@ class Kernels:
             kernel_id = await self.find(api_path)
             if kernel_id is not None:
                 return kernel_id
-            await self.check_kernelspec(kernelspec)
             name = kernelspec or self._serverapp.kernel_manager.default_kernel_name
             try:
                 session = await ensure_async(

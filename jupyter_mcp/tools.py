@@ -4,7 +4,7 @@ import asyncio
 import math
 import posixpath
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Annotated, Any
@@ -143,27 +143,29 @@ def create_server(
             raise NotebookError("timeout must be a positive, finite number of seconds.")
         return min(float(timeout), limits.max_execution_timeout)
 
-    async def notebook_kernelspec(api_path: str, nb: YNotebook) -> str | None:
-        """The kernel a run of the notebook needs; refused now, before anything runs, when
-        the notebook has no kernel yet and its kernelspec is not installed."""
-        # A missing or empty name means the default kernel, as for JupyterLab.
-        kernelspec = cells.metadata(nb).get("kernelspec", {}).get("name") or None
-        if await kernels.find(api_path) is None:
-            await kernels.check_kernelspec(kernelspec)
-        return kernelspec
-
-    async def indices(run: Run) -> dict[str, int]:
-        return await runs.locate(run)
-
     async def result(run: Run) -> ToolResult:
         if run.failure is not None:
             raise NotebookError(f"Execution {run.execution_id}: {run.failure}")
-        return run_result(run, await indices(run), limits.max_output_chars)
+        return run_result(run, await runs.locate(run), limits.max_output_chars)
 
-    async def finish(ctx: Context, run: Run) -> ToolResult:
-        """Wait for the run, reporting progress every second; a caller that goes away
-        leaves the run going."""
-        total = len(run.steps) if run.kind == "notebook" else None
+    async def launch(
+        ctx: Context, kind: str, api_path: str, nb: YNotebook, cells_to_run: list[tuple[int, str]],
+        timeout: float, wait: bool,
+    ) -> ToolResult:  # fmt: skip
+        """Start a run of `cells_to_run` in the notebook's kernel; with `wait`, wait for it,
+        reporting progress every second (a caller that goes away leaves the run going)."""
+        # A missing or empty kernelspec name means the default kernel, as for JupyterLab. An
+        # uninstalled one is refused now, before anything runs, when there is no kernel yet.
+        kernelspec = cells.metadata(nb).get("kernelspec", {}).get("name") or None
+        if await kernels.find(api_path) is None:
+            await kernels.check_kernelspec(kernelspec)
+        run = runs.start(
+            kind, room_id=rooms.room_id(api_path), path=api_path, cells=cells_to_run,
+            kernelspec=kernelspec, timeout=timeout,
+        )  # fmt: skip
+        if not wait:
+            return ToolResult(structured_content=run_started(run, await runs.locate(run)))
+        total = len(run.steps) if kind == "notebook" else None
         while not await runs.wait(run, 1.0):
             done = sum(s.execution is not None for s in run.steps)
             progress = float(done) if total is not None else run.elapsed
@@ -310,14 +312,7 @@ def create_server(
             raise NotebookError(
                 f"Cell {cell['index']} is a {cell['cell_type']} cell; only code cells run."
             )
-        kernelspec = await notebook_kernelspec(api_path, nb)
-        run = runs.start(
-            "cell", room_id=rooms.room_id(api_path), path=api_path,
-            cells=[(cell["index"], cell["id"])], kernelspec=kernelspec, timeout=seconds,
-        )  # fmt: skip
-        if not wait:
-            return ToolResult(structured_content=run_started(run, await indices(run)))
-        return await finish(ctx, run)
+        return await launch(ctx, "cell", api_path, nb, [(cell["index"], cell["id"])], seconds, wait)
 
     @tool
     async def notebook_execute(
@@ -334,19 +329,7 @@ def create_server(
         api_path = notebook_path(path)
         seconds = execution_timeout(timeout)
         nb = await rooms.notebook(api_path)
-        code_cells = [
-            (c["index"], c["id"])
-            for c in (cells.view(nb, i) for i in range(len(nb.ycells)))
-            if c["cell_type"] == "code"
-        ]
-        kernelspec = await notebook_kernelspec(api_path, nb)
-        run = runs.start(
-            "notebook", room_id=rooms.room_id(api_path), path=api_path,
-            cells=code_cells, kernelspec=kernelspec, timeout=seconds,
-        )  # fmt: skip
-        if not wait:
-            return ToolResult(structured_content=run_started(run, await indices(run)))
-        return await finish(ctx, run)
+        return await launch(ctx, "notebook", api_path, nb, cells.code_cells(nb), seconds, wait)
 
     @tool
     async def execution_wait(
@@ -365,7 +348,7 @@ def create_server(
         seconds = timeout if math.isfinite(timeout) else 0.0
         if await runs.wait(run, min(max(seconds, 0.0), 300.0)):
             return await result(run)
-        return run_progress(run, await indices(run), limits.max_output_chars)
+        return run_progress(run, await runs.locate(run), limits.max_output_chars)
 
     @tool
     async def execution_list(
@@ -379,31 +362,30 @@ def create_server(
         room_id = rooms.known_room_id(notebook_path(path)) if path else None
         if path and room_id is None:
             return []
-        return [run_row(run, await indices(run)) for run in runs.list(room_id)]
+        return [run_row(run, await runs.locate(run)) for run in runs.list(room_id)]
+
+    async def on_kernel(path: str, act: Callable[[str], Awaitable[None]], done: str) -> dict:
+        """Run `act` on the notebook's kernel, if it has one; the result says which."""
+        api_path = notebook_path(path)
+        kernel_id = await kernels.find(api_path)
+        if kernel_id is None:
+            return {done: False, "message": f"'{api_path}' has no running kernel."}
+        await act(kernel_id)
+        return {done: True, "kernel_id": kernel_id, "message": f"Kernel {done}."}
 
     @tool
     async def kernel_interrupt(path: Path) -> dict[str, Any]:
         """Interrupt the notebook's kernel (stops the running cell, keeps the variables).
 
         Returns {interrupted, kernel_id?, message}."""
-        api_path = notebook_path(path)
-        kernel_id = await kernels.find(api_path)
-        if kernel_id is None:
-            return {"interrupted": False, "message": f"'{api_path}' has no running kernel."}
-        await kernels.interrupt(kernel_id)
-        return {"interrupted": True, "kernel_id": kernel_id, "message": "Kernel interrupted."}
+        return await on_kernel(path, kernels.interrupt, "interrupted")
 
     @tool
     async def kernel_restart(path: Path) -> dict[str, Any]:
         """Restart the notebook's kernel: every variable and import is lost.
 
         Returns {restarted, kernel_id?, message}."""
-        api_path = notebook_path(path)
-        kernel_id = await kernels.find(api_path)
-        if kernel_id is None:
-            return {"restarted": False, "message": f"'{api_path}' has no running kernel."}
-        await kernels.restart(kernel_id)
-        return {"restarted": True, "kernel_id": kernel_id, "message": "Kernel restarted."}
+        return await on_kernel(path, kernels.restart, "restarted")
 
     @tool
     async def room_list() -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nbformat
 import pytest
 from fastmcp import Client
@@ -28,6 +29,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _skipped_in_ci:
         print("\nRequired tests skipped in CI:\n" + "\n".join(_skipped_in_ci))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# A raw MCP initialize request, for tests of the HTTP face below any client.
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +73,15 @@ def client_for(server: Server, headers: dict[str, str] | None = None) -> Client:
     # Cursor) speak; test_protocol covers the stateless 2026 era separately.
     era = {"mode": "legacy"} if CLIENT_HAS_ERAS else {}
     return Client(transport, timeout=60, **era)
+
+
+@pytest.fixture
+async def shut_down_kernels(server: Server) -> AsyncIterator[None]:
+    """Leave no kernel running after the test (for modules that run code)."""
+    yield
+    async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as http:
+        for session in (await http.get("api/sessions")).json():
+            await http.delete(f"api/sessions/{session['id']}")
 
 
 @pytest.fixture

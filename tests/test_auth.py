@@ -5,20 +5,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import call, call_error, client_for, disk_sources, write_notebook
+from .conftest import INIT, MCP_HEADERS, call, call_error, client_for, disk_sources, write_notebook
 from .servers import Server, running_server
-
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])

@@ -4,7 +4,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,13 +13,7 @@ from .collab import Collaborator
 from .conftest import call, client_for, eventually, read_notebook, wire, write_notebook
 from .servers import Server
 
-
-@pytest.fixture(autouse=True)
-async def shut_down_kernels(server: Server) -> AsyncIterator[None]:
-    yield
-    async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as http:
-        for session in (await http.get("api/sessions")).json():
-            await http.delete(f"api/sessions/{session['id']}")
+pytestmark = pytest.mark.usefixtures("shut_down_kernels")
 
 
 async def sessions(server: Server, path: str) -> list[dict]:

@@ -11,20 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import call, client_for, wire
+from .conftest import INIT, MCP_HEADERS, call, client_for, wire
 from .servers import Server, running_server
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 APP = "https://agents.example.org"
 
 

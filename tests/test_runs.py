@@ -6,7 +6,6 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import AsyncIterator
 from importlib.metadata import version
 from pathlib import Path
 
@@ -44,12 +43,7 @@ for i in range(5):
 """
 
 
-@pytest.fixture(autouse=True)
-async def shut_down_kernels(server: Server) -> AsyncIterator[None]:
-    yield
-    async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as http:
-        for session in (await http.get("api/sessions")).json():
-            await http.delete(f"api/sessions/{session['id']}")
+pytestmark = pytest.mark.usefixtures("shut_down_kernels")
 
 
 def long_notebook(server: Server, tmp_path: Path, *more: str) -> tuple[str, Path]:
@@ -375,11 +369,14 @@ async def test_a_deleted_running_cell_keeps_its_outputs_and_the_run_goes_on(
         assert ada.notebook.get_cell(0)["outputs"][0]["text"] == "after\n"
 
 
+# Prints four lines in 2.4 s: long enough to change the notebook while it runs.
+TICKS = "import time\nfor i in range(4):\n    print('t', i, flush=True); time.sleep(0.6)"
+
+
 async def test_a_running_cell_turned_markdown_gets_no_more_outputs(
     server: Server, mcp: Client
 ) -> None:
-    code = "import time\nfor i in range(4):\n    print('t', i, flush=True); time.sleep(0.6)"
-    path = write_notebook(server.root, [code])
+    path = write_notebook(server.root, [TICKS])
     running = asyncio.create_task(call(mcp, "cell_execute", path=path, index=0))
     async with Collaborator(server, path) as ada:
         await eventually(lambda: ada.notebook.get_cell(0).get("outputs"), timeout=20)
@@ -398,8 +395,7 @@ async def test_a_running_cell_turned_markdown_gets_no_more_outputs(
 async def test_a_rename_during_a_run_keeps_writing_into_the_same_notebook(
     server: Server, mcp: Client
 ) -> None:
-    code = "import time\nfor i in range(4):\n    print('t', i, flush=True); time.sleep(0.6)"
-    path = write_notebook(server.root, [code])
+    path = write_notebook(server.root, [TICKS])
     running = asyncio.create_task(call(mcp, "cell_execute", path=path, index=0))
     async with Collaborator(server, path) as ada:
         await eventually(lambda: ada.notebook.get_cell(0).get("outputs"), timeout=20)
