@@ -4,11 +4,15 @@ import asyncio
 import contextlib
 import os
 import queue
+import re
 import threading
 import time
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
+from tornado.httputil import HTTPHeaders, HTTPServerRequest
+from tornado.routing import RuleRouter
+from tornado.web import Application
 from traitlets import Float, Int, List, Unicode, default
 
 from .authorization import TOOL_NAMES, refusal, required_permissions
@@ -19,6 +23,7 @@ from .runs import Runs
 from .tools import Limits, create_server
 
 MCP_PATH = "/mcp"
+KERNEL_SETTLE_SECONDS = 2.0  # at shutdown, for kernels still starting or restarting
 TOKEN_VARIABLES = ("JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE")
 
 
@@ -167,6 +172,7 @@ class MCPExtension(ExtensionApp):
                     "permissions": required_permissions,
                     "refusal": refusal,
                     "max_request_bytes": self.max_request_bytes,
+                    "unavailable": lambda: self.unavailable,
                 },
             )
         )
@@ -175,11 +181,48 @@ class MCPExtension(ExtensionApp):
     def mcp_url(self) -> str:
         return url_path_join(self.serverapp.connection_url, "mcp")
 
+    unavailable: str | None = None  # why /mcp refuses every request, when it must
+
     async def _start_jupyter_server_extension(self, serverapp: object) -> None:
         self._lifespan_task = asyncio.create_task(self._run_lifespan())
         self._sweeper_task = asyncio.create_task(self._run_sweeper())
         await self._lifespan_ready.wait()
-        self.log.info("MCP server '%s' at %s", self.server_name, self.mcp_url)
+        # Every extension has added its handlers by now.
+        self.unavailable = self._coexistence_problem()
+        if self.unavailable:
+            self.log.error("jupyter_mcp: %s", self.unavailable)
+        else:
+            self.log.info("MCP server '%s' at %s", self.server_name, self.mcp_url)
+
+    def _coexistence_problem(self) -> str | None:
+        """What keeps /mcp from working on this server's live documents, if anything: another
+        extension serving the same route, or a collaboration backend other than
+        jupyter_server_ydoc (whose rooms the tools edit: JupyterLab would show other ones)."""
+        web_app = self.serverapp.web_app
+        base_url = self.serverapp.base_url
+        mcp = _handlers(web_app, url_path_join(base_url, "mcp"))
+        # Jupyter's own catch-all routes (404 pages) match too; another server has a route of
+        # its own.
+        others = [h for h, route in mcp if h is not ASGIHandler and "mcp" in route]
+        if others:
+            names = ", ".join(f"{h.__module__}.{h.__qualname__}" for h in others)
+            return (
+                f"/mcp is also served by another extension ({names}), so MCP clients would "
+                "reach either server unpredictably; jupyter-mcp refuses every /mcp request "
+                "until one of the two is disabled (jupyter server extension disable <name>)."
+            )
+        room = url_path_join(base_url, "api/collaboration/room/json:notebook:0")
+        backend = next((h for h, r in _handlers(web_app, room) if "collaboration" in r), None)
+        if backend is None or not backend.__module__.startswith("jupyter_server_ydoc."):
+            served = "nothing" if backend is None else f"{backend.__module__}"
+            return (
+                "the collaboration rooms JupyterLab joins are served by "
+                f"{served}, not by jupyter_server_ydoc (jupyter-collaboration), whose live "
+                "documents the MCP tools edit: people would not see the agents' edits. "
+                "jupyter-mcp refuses every /mcp request; enable jupyter-collaboration's "
+                "jupyter_server_ydoc and disable the other backend."
+            )
+        return None
 
     async def _run_lifespan(self) -> None:
         # anyio scopes must be entered and left in one task: this one, for the server's life.
@@ -200,6 +243,8 @@ class MCPExtension(ExtensionApp):
         # Take the documents before the first await: the collaboration extension stops its
         # rooms concurrently, cancelling their pending autosaves.
         open_rooms = self.rooms.snapshot()
+        # FastMCP's session manager stops with the lifespan below; later requests would fail.
+        self.unavailable = "the server is shutting down."
         for room, unsaved, clients in open_rooms:
             if unsaved is not None:
                 try:
@@ -210,6 +255,7 @@ class MCPExtension(ExtensionApp):
                 # An open collaboration websocket keeps the server process from exiting.
                 client.close(1001, "server shutting down")
         self._sweeper_task.cancel()
+        await self.kernels.settle(KERNEL_SETTLE_SECONDS)
         _release_worker_threads_when_stopped(asyncio.get_running_loop())
         await self.runs.close()
         self.kernels.close()
@@ -239,6 +285,25 @@ def _release_worker_threads_when_stopped(loop: asyncio.AbstractEventLoop) -> Non
                         thread.stop()  # type: ignore[attr-defined]
 
     threading.Thread(target=release, name="jupyter-mcp exit", daemon=True).start()
+
+
+def _handlers(web_app: Application, path: str) -> list[tuple[type, str]]:
+    """(handler class, route pattern) of every route that matches `path`, in the order
+    Tornado tries them."""
+    request = HTTPServerRequest(method="GET", uri=path, headers=HTTPHeaders({"Host": "localhost"}))
+    found = []
+
+    def walk(router: RuleRouter) -> None:
+        for rule in router.rules:
+            if rule.matcher.match(request) is None:
+                continue
+            if isinstance(rule.target, RuleRouter):
+                walk(rule.target)
+            elif isinstance(rule.target, type):
+                found.append((rule.target, getattr(rule.matcher, "regex", re.compile("")).pattern))
+
+    walk(web_app.default_router)
+    return found
 
 
 def _initials(name: str) -> str:

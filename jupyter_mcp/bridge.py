@@ -54,6 +54,7 @@ class ASGIHandler(APIHandler):
         permissions: Callable[[bytes], set[Permission]],
         refusal: Refusal,
         max_request_bytes: int,
+        unavailable: Callable[[], str | None],
     ) -> None:
         self._app = app
         self._asgi_path = asgi_path
@@ -61,6 +62,7 @@ class ASGIHandler(APIHandler):
         self._permissions = permissions
         self._refusal = refusal
         self._max_request_bytes = max_request_bytes
+        self._unavailable = unavailable
         self._disconnected = asyncio.Event()
 
     async def prepare(self) -> None:
@@ -77,6 +79,8 @@ class ASGIHandler(APIHandler):
         await super().prepare()
         if self.current_user is None:
             raise web.HTTPError(401, UNAUTHENTICATED)
+        if reason := self._unavailable():
+            raise web.HTTPError(503, f"jupyter-mcp is disabled on this server: {reason}")
         if self.request.method == "POST":
             self._check_body()
 

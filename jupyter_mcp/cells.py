@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from difflib import SequenceMatcher
 from typing import Any
 from uuid import uuid4
@@ -211,20 +212,39 @@ def insert_position(nb: YNotebook, index: int | None, cell_id: str | None) -> in
     return index
 
 
-async def watch(nb: YNotebook, timeout: float) -> dict[str, Any]:
+async def watch(current: Callable[[], Awaitable[YNotebook]], timeout: float) -> dict[str, Any]:
     """Wait for the first change to the cells or notebook metadata, up to `timeout` seconds.
 
+    `current()` gives the notebook's live document; it is asked again every second, so that
+    a watch follows the room if the collaboration extension deleted and re-created it.
     Subscribes with pycrdt directly: YNotebook.observe would drop every other observer of the
     document, the room's autosave among them.
     """
     changed = asyncio.Event()
-    targets = [nb.ycells, nb.ydoc.get("meta", type=Map)]
-    subscriptions = [(t, t.observe_deep(lambda _events: changed.set())) for t in targets]
+    deadline = asyncio.get_running_loop().time() + timeout
+    nb: YNotebook | None = None
+    subscriptions: list[tuple[Any, Any]] = []
     try:
-        await asyncio.wait_for(changed.wait(), timeout)
-    except TimeoutError:
-        return {"changed": False}
+        while True:
+            latest = await current()
+            if latest is not nb:
+                _unsubscribe(subscriptions)
+                nb = latest
+                targets = [nb.ycells, nb.ydoc.get("meta", type=Map)]
+                subscriptions = [(t, t.observe_deep(lambda _: changed.set())) for t in targets]
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return {"changed": False}
+            try:
+                await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
+            except TimeoutError:
+                continue
+            return {"changed": True, "cell_count": len(nb.ycells)}
     finally:
-        for target, subscription in subscriptions:
-            target.unobserve(subscription)
-    return {"changed": True, "cell_count": len(nb.ycells)}
+        _unsubscribe(subscriptions)
+
+
+def _unsubscribe(subscriptions: list[tuple[Any, Any]]) -> None:
+    for target, subscription in subscriptions:
+        target.unobserve(subscription)
+    subscriptions.clear()

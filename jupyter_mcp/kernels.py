@@ -1,6 +1,7 @@
 """The notebook's own kernel: the session JupyterLab uses for the file, its client, its queue."""
 
 import asyncio
+import contextlib
 import posixpath
 import time
 from collections import defaultdict
@@ -130,7 +131,41 @@ class Kernels:
         await ensure_async(self._serverapp.kernel_manager.interrupt_kernel(kernel_id))
 
     async def restart(self, kernel_id: str) -> None:
-        await ensure_async(self._serverapp.kernel_manager.restart_kernel(kernel_id))
+        """Restart the kernel and return once the new one answers, as JupyterLab's restart
+        does: Jupyter returns a future for that."""
+        ready = await ensure_async(self._serverapp.kernel_manager.restart_kernel(kernel_id))
+        if asyncio.isfuture(ready):
+            try:
+                await asyncio.wait_for(ready, self.ready_timeout)
+            except (TimeoutError, RuntimeError) as error:
+                raise NotebookError(
+                    f"Kernel {kernel_id} was restarted but did not answer ({error}). Restart it "
+                    "again, or check its logs."
+                ) from None
+
+    async def settle(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for kernels that are starting, stopping or
+        restarting, then give up on them: Jupyter's shutdown fails on a kernel whose `ready`
+        is unfinished, and the server would never exit. (A restart is a stop, then a start,
+        each with a `ready` of its own.)"""
+        deadline = time.monotonic() + timeout
+        while pending := self._pending():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                for ready in pending:
+                    ready.cancel()
+                return
+            await asyncio.wait([asyncio.shield(f) for f in pending], timeout=remaining)
+
+    def _pending(self) -> list[asyncio.Future]:
+        manager = self._serverapp.kernel_manager
+        pending = []
+        for kernel_id in list(manager.list_kernel_ids()):
+            with contextlib.suppress(KeyError):
+                ready = manager.get_kernel(kernel_id).ready
+                if asyncio.isfuture(ready) and not ready.done():
+                    pending.append(ready)
+        return pending
 
     def forget(self, kernel_id: str) -> None:
         cached = self._clients.pop(kernel_id, None)

@@ -7,6 +7,7 @@ lists every user with the documents they have open.
 
 import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,12 +39,15 @@ class Presence:
         self._set(room, {"user": self._user})
         self._show_globally(global_room)
 
-    def refresh(self, timeout: float, busy: set[str], global_room: YRoom | None) -> None:
+    def refresh(self, timeout: float, busy: set[str], rooms: Mapping[str, YRoom]) -> None:
         """Withdraw from notebooks the agent has not used for `timeout` seconds (unless it is
-        busy there, e.g. running a cell); announce again to clients that joined meanwhile."""
+        busy there, e.g. running a cell); announce again to clients that joined meanwhile.
+        `rooms` are the rooms open now: a room no longer among them has stopped."""
         now = time.monotonic()
         for room_id, seen in list(self._seen.items()):
             room = seen.room()
+            if room is not None and rooms.get(room_id) is not room:
+                room = None  # deleted: its awareness has stopped and cannot be told anything
             if room_id in busy:
                 seen.last_used = now
             if now - seen.last_used >= timeout or room is None:
@@ -52,7 +56,7 @@ class Presence:
                     self._set(room, {"user": None})
             else:
                 self._set(room, {"user": self._user})
-        self._show_globally(global_room)
+        self._show_globally(rooms.get(GLOBAL_AWARENESS_ROOM))
 
     def _show_globally(self, global_room: YRoom | None) -> None:
         if global_room is None:

@@ -5,6 +5,7 @@ time after its last client leaves, so every call resolves the room again.
 """
 
 import asyncio
+import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
@@ -16,11 +17,16 @@ from jupyter_server.utils import ensure_async
 from jupyter_server_ydoc.app import YDocExtension
 from jupyter_server_ydoc.loaders import FileLoader
 from jupyter_server_ydoc.rooms import DocumentRoom
-from jupyter_server_ydoc.utils import OutOfBandChanges
+from jupyter_server_ydoc.utils import JUPYTER_COLLABORATION_EVENTS_URI, OutOfBandChanges
 from jupyter_ydoc import YNotebook
+from tornado import web
 
 from .errors import NotebookError
 from .presence import GLOBAL_AWARENESS_ROOM, Presence
+from .unsaved import UnsavedEdits, describe, lost_cells
+
+OPEN_ATTEMPTS = 5  # a room deleted while it is being opened is opened again
+CONTENTS_EVENTS_URI = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
 
 def notebook_room_id(file_id: str) -> str:
@@ -41,9 +47,19 @@ class Rooms:
         self._log = serverapp.log
         self._edit_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._last_used: dict[str, float] = {}
+        # The room MCP last used, per room id, and its document's state when it last loaded
+        # or saved the file: a room the collaboration extension deletes loses its pending
+        # autosave, so MCP saves what changed since.
+        self._opened: dict[str, tuple[DocumentRoom, bytes]] = {}
+        self._handover_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._in_use: Counter[str] = Counter()
-        self._opened_by_mcp: set[str] = set()
         self._presence = Presence(user)
+        self._unsaved = UnsavedEdits()
+        events = serverapp.event_logger
+        events.add_listener(
+            schema_id=JUPYTER_COLLABORATION_EVENTS_URI, listener=self._on_room_event
+        )
+        events.add_listener(schema_id=CONTENTS_EVENTS_URI, listener=self._on_contents_event)
 
     @property
     def _ydoc(self) -> YDocExtension:
@@ -83,38 +99,106 @@ class Rooms:
     async def notebook(self, api_path: str) -> YNotebook:
         """The live document of an existing notebook file, opening its room if needed."""
         room_id = self.room_id(api_path)
-        return await self._open(api_path, room_id)
+        nb = await self._open(api_path, room_id)
+        self._tell(room_id)
+        return nb
+
+    def edited(
+        self, api_path: str, what: str, cell_id: str, source: str | None, cell_type: str = "code"
+    ) -> None:
+        """Note an MCP edit, until the room has written it to the file."""
+        self._unsaved.note(self.room_id(api_path), what, cell_id, source, cell_type)
+
+    def _tell(self, room_id: str) -> None:
+        notice = self._unsaved.notice(room_id)
+        if notice is not None:
+            raise NotebookError(notice)
 
     async def _open(self, api_path: str, room_id: str) -> YNotebook:
         ydoc = self._ydoc
-        if room_id not in self._rooms:
-            self._opened_by_mcp.add(room_id)
-        document = await ydoc.get_document(room_id=room_id, copy=False, create=True)
-        room = self._rooms.get(room_id)
-        if not isinstance(room, DocumentRoom) or not isinstance(document, YNotebook):
-            raise NotebookError(f"'{api_path}' could not be opened as a notebook.")
-        if not room.ready:
-            # A room the websocket handler registered but has not loaded yet, or one whose
-            # load failed: load it under the lock the handler itself uses.
-            async with _room_lock(ydoc, room_id):
-                await room.initialize()
-        if room.cleaner is not None and not room.cleaner.done():
-            # The last client left and the handler will delete the room, cancelling any
-            # pending autosave: keep it, as the handler does when a client reconnects, and
-            # let the idle sweeper save and close it.
-            room.cleaner.cancel()
-            self._opened_by_mcp.add(room_id)
+        for _ in range(OPEN_ATTEMPTS):
+            await self._drop_if_dead(room_id)
+            try:
+                document = await ydoc.get_document(room_id=room_id, copy=False, create=True)
+            except web.HTTPError as error:
+                # The collaboration extension could not load the file (invalid JSON, a
+                # half-done merge): the reason, without the server's own path to it.
+                reason = error.log_message or str(error)
+                reason = reason.replace(self._os_path(api_path), api_path)
+                raise NotebookError(
+                    f"'{api_path}' cannot be loaded as a notebook: {reason}. Fix the file; "
+                    "the next call loads it again."
+                ) from None
+            room = self._rooms.get(room_id)
+            if not isinstance(room, DocumentRoom) or not isinstance(document, YNotebook):
+                raise NotebookError(f"'{api_path}' could not be opened as a notebook.")
+            _keep(room)
+            if not room.ready:
+                # A room the websocket handler registered but has not loaded yet, or one
+                # whose load failed: load it under the lock the handler itself uses.
+                async with _room_lock(ydoc, room_id):
+                    await room.initialize()
+            if getattr(room, "_document_load_progressively", False):
+                # A progressively loaded room is ready before all its cells are in; its
+                # load holds the room's update lock until they are.
+                async with room._update_lock:
+                    pass
+            await self._save_deleted(room_id)
+            if self._rooms.get(room_id) is room and not _stopped(room):
+                break  # else the collaboration extension deleted it meanwhile: open again
+        else:
+            raise NotebookError(f"'{api_path}' could not be opened: its room keeps closing.")
+        _keep(room)
+        if self._opened.get(room_id, (None,))[0] is not room:
+            self._opened[room_id] = (room, room.ydoc.get_state())
         self._last_used[room_id] = time.monotonic()
         self._presence.show(room_id, api_path, room, self._rooms.get(GLOBAL_AWARENESS_ROOM))
         return document
 
+    async def _drop_if_dead(self, room_id: str) -> None:
+        """Forget a room whose load failed, so that the next open loads the file afresh.
+
+        The collaboration extension stops such a room but leaves it registered, and a
+        stopped room can neither load nor serve again."""
+        room = self._rooms.get(room_id)
+        if isinstance(room, DocumentRoom) and not room.ready and _stopped(room):
+            async with _room_lock(self._ydoc, room_id):
+                if self._rooms.get(room_id) is room:
+                    del self._rooms[room_id]
+
+    def _os_path(self, api_path: str) -> str:
+        return os.path.join(self._serverapp.contents_manager.root_dir, api_path)
+
+    async def current(self, room_id: str) -> YNotebook:
+        """The live document of the room now, for a long operation that started on it: the
+        same object while the room stays open, the re-created room's after it was deleted."""
+        room = self._rooms.get(room_id)
+        if isinstance(room, DocumentRoom) and room.ready and not _stopped(room):
+            _keep(room)
+            return _live_document(room)
+        live = await self.live(room_id)
+        if live is None:
+            raise NotebookError("The notebook was deleted.")
+        return live[1]
+
     async def live(self, room_id: str) -> tuple[str, YNotebook] | None:
         """The current path and live document of the notebook whose room is `room_id`,
-        following renames and moves; None once its file is gone."""
-        path = self._file_ids.get_path(_file_id(room_id))
-        manager = self._serverapp.contents_manager
-        if path is None or not await ensure_async(manager.file_exists(path)):
-            return None
+        following renames and moves; None once its file is gone.
+
+        Called for every batch of a running cell's outputs: an open room's own file loader
+        knows the path (it follows renames), so only a room that has to be opened again
+        costs a file-id lookup and a look at the disk.
+        """
+        room = self._rooms.get(room_id)
+        if isinstance(room, DocumentRoom) and room.ready and not _stopped(room):
+            path = _path(room)
+            if path is None:
+                return None
+        else:
+            path = self._file_ids.get_path(_file_id(room_id))
+            manager = self._serverapp.contents_manager
+            if path is None or not await ensure_async(manager.file_exists(path)):
+                return None
         return path, await self._open(path, room_id)
 
     @asynccontextmanager
@@ -122,7 +206,9 @@ class Rooms:
         """The live document, with the notebook's MCP edits serialised."""
         room_id = self.room_id(api_path)
         async with self._edit_locks[room_id]:
-            yield await self._open(api_path, room_id)
+            nb = await self._open(api_path, room_id)
+            self._tell(room_id)
+            yield nb
 
     @asynccontextmanager
     async def in_use(self, room_id: str) -> AsyncIterator[None]:
@@ -146,16 +232,17 @@ class Rooms:
         with_kernel = {s["path"] for s in sessions if s.get("kernel")}
         rows = []
         for room_id, room in list(self._rooms.items()):
-            if not isinstance(room, DocumentRoom):
+            if not isinstance(room, DocumentRoom) or _stopped(room):
                 continue
-            file_id = _file_id(room_id)
-            path = self._file_ids.get_path(file_id)
+            path = _path(room)
+            if path is None or not await self._file_exists(room):
+                continue  # its file was deleted or moved away: the room is closing
             users = _awareness_users(room)
             rows.append(
                 {
                     "room_id": room_id,
                     "path": path,
-                    "file_id": file_id,
+                    "file_id": _file_id(room_id),
                     "users": users,
                     "user_count": len(room.clients),
                     "has_kernel": path in with_kernel,
@@ -164,24 +251,109 @@ class Rooms:
         return rows
 
     async def sweep(self, idle_timeout: float, presence_timeout: float) -> None:
-        """Close MCP-opened rooms idle for `idle_timeout` seconds and without clients; withdraw
-        the agent's presence from notebooks it has not used for `presence_timeout` seconds."""
-        global_room = self._rooms.get(GLOBAL_AWARENESS_ROOM)
-        self._presence.refresh(presence_timeout, set(self._in_use), global_room)
+        """Close the rooms MCP used that have been idle for `idle_timeout` seconds with
+        nobody connected, and those whose file is gone; withdraw the agent's presence from
+        notebooks it has not used for `presence_timeout` seconds.
+
+        A room the collaboration extension is about to delete (its last client left) is
+        left to it, unless a running cell or a watch still needs the room."""
+        self._presence.refresh(presence_timeout, set(self._in_use), self._rooms)
         now = time.monotonic()
         for room_id, last_used in list(self._last_used.items()):
             room = self._rooms.get(room_id)
-            if not isinstance(room, DocumentRoom):
+            if not isinstance(room, DocumentRoom) or _stopped(room):
                 self._forget(room_id)
+            elif room.clients:
                 continue
-            idle = 0.0 if room_id in self._in_use else now - last_used
-            if room_id in self._opened_by_mcp and idle >= idle_timeout and not room.clients:
+            elif _path(room) is None or not await self._file_exists(room):
                 await self.close(room_id)
+            elif room_id in self._in_use:
+                _keep(room)
+            elif not _cleaning(room) and now - last_used >= idle_timeout:
+                await self.close(room_id)
+
+    async def _file_exists(self, room: DocumentRoom) -> bool:
+        path = _path(room)
+        return path is not None and await ensure_async(
+            self._serverapp.contents_manager.file_exists(path)
+        )
+
+    async def _on_contents_event(self, logger: Any, schema_id: str, data: dict) -> None:
+        """Close at once the rooms, with nobody in them, of a deleted file. (A rename needs
+        nothing: the file-id manager follows it, and so does the room.)"""
+        if data.get("action") == "delete":
+            for room_id in list(self._last_used):
+                room = self._rooms.get(room_id)
+                if isinstance(room, DocumentRoom) and not room.clients:
+                    if not await self._file_exists(room):
+                        await self.close(room_id)
+
+    async def _on_room_event(self, logger: Any, schema_id: str, data: dict) -> None:
+        """Follow a room's saves and reloads: when the room was reloaded from a file that
+        replaced it (jupyter-collaboration lets the file win), the MCP edits that the new
+        file does not hold are kept beside it and reported to the next call."""
+        room_id = data.get("room", "")
+        if data.get("action") == "save":
+            self._unsaved.saved(room_id)
+            room, _ = self._opened.get(room_id, (None, b""))
+            if room is not None and room is self._rooms.get(room_id):
+                self._opened[room_id] = (room, room.ydoc.get_state())
+        elif data.get("action") == "overwrite":
+            await self._report_lost_edits(room_id)
+        elif data.get("action") == "clean":
+            await self._save_deleted(room_id)
+
+    async def _save_deleted(self, room_id: str) -> None:
+        """Save what changed in a room MCP used that the collaboration extension deleted
+        (its last client left) before its autosave ran: deleting a room cancels its pending
+        autosave. A room opened again in the meantime loaded the file before this save, so
+        it is brought up to date with the file, as on any change on disk."""
+        async with self._handover_locks[room_id]:
+            old, state = self._opened.get(room_id, (None, b""))
+            current = self._rooms.get(room_id)
+            if old is None or old is current:
+                return
+            del self._opened[room_id]
+            if not self._unsaved.pending(room_id) and old.ydoc.get_state() == state:
+                return
+            await self.save(old, _live_document(old).get())
+            self._unsaved.forget(room_id)
+            if isinstance(current, DocumentRoom) and current.ready and not _stopped(current):
+                await _reload(current)
+
+    async def _report_lost_edits(self, room_id: str) -> None:
+        room = self._rooms.get(room_id)
+        path = _path(room) if isinstance(room, DocumentRoom) else None
+        if path is None:
+            self._unsaved.forget(room_id)
+            return
+        manager = self._serverapp.contents_manager
+        try:
+            model = await ensure_async(manager.get(path, type="notebook", content=True))
+        except web.HTTPError:
+            self._unsaved.forget(room_id)  # unreadable now: the room keeps its content
+            return
+        lost = self._unsaved.lost(room_id, model["content"])
+        if not lost:
+            return
+        kept = None
+        if any(edit.source is not None for edit in lost):
+            content = lost_cells(lost, model["content"].get("metadata", {}))
+            kept = await self._keep_beside(path, content)
+        self._log.warning(
+            "jupyter_mcp: %s was replaced on disk before %d MCP edits were saved; they are "
+            "kept in %s",
+            path,
+            len(lost),
+            kept,
+        )
+        self._unsaved.tell(room_id, describe(path, lost, kept))
 
     async def close(self, room_id: str) -> None:
         """Save the room's document and delete the room, unless a client is connected."""
         ydoc = self._ydoc
-        async with _room_lock(ydoc, room_id), self._edit_locks[room_id]:
+        # The edit lock first, as edits take it before opening the room (under the room lock).
+        async with self._edit_locks[room_id], _room_lock(ydoc, room_id):
             room = self._rooms.get(room_id)
             if not isinstance(room, DocumentRoom) or room.clients:
                 return
@@ -196,16 +368,19 @@ class Rooms:
 
     def _forget(self, room_id: str) -> None:
         self._last_used.pop(room_id, None)
-        self._opened_by_mcp.discard(room_id)
-        lock = self._edit_locks.get(room_id)
-        if lock is not None and not lock.locked():
-            del self._edit_locks[room_id]
+        self._opened.pop(room_id, None)
+        self._unsaved.forget(room_id)
+        for locks in (self._edit_locks, self._handover_locks):
+            lock = locks.get(room_id)
+            if lock is not None and not lock.locked():
+                del locks[room_id]
 
     def snapshot(self) -> list[tuple[DocumentRoom, dict[str, Any] | None, list[Any]]]:
         """(room, unsaved content or None, websocket clients) of every open notebook room."""
         result = []
         for room in list(self._rooms.values()):
-            if isinstance(room, DocumentRoom) and room.ready and room.file_type == "notebook":
+            ready = isinstance(room, DocumentRoom) and room.ready and not _stopped(room)
+            if ready and room.file_type == "notebook":
                 unsaved = _live_document(room).get() if has_unsaved_changes(room) else None
                 result.append((room, unsaved, list(room.clients)))
         return result
@@ -220,9 +395,8 @@ class Rooms:
         content is kept beside it.
         """
         loader = _file_loader(room)
-        path = loader.path
-        manager = self._serverapp.contents_manager
-        if not path or not await ensure_async(manager.file_exists(path)):
+        path = _path(room)
+        if path is None or not await self._file_exists(room):
             self._log.info("jupyter_mcp: %s is gone; its room's changes are not saved", path)
             return
         try:
@@ -255,6 +429,36 @@ def has_unsaved_changes(room: DocumentRoom) -> bool:
     return saving is not None and not saving.done()
 
 
+def _path(room: DocumentRoom) -> str | None:
+    """The room's file path now (renames and moves followed); None once the file is gone."""
+    try:
+        return _file_loader(room).path
+    except RuntimeError:  # the file-id manager forgot the file: it was deleted
+        return None
+
+
+def _cleaning(room: DocumentRoom) -> bool:
+    """Whether the collaboration extension will delete the room: its last client left."""
+    return room.cleaner is not None and not room.cleaner.done()
+
+
+def _keep(room: DocumentRoom) -> None:
+    """Keep a room that MCP still uses from being deleted by the collaboration extension,
+    which would cancel its pending autosave; MCP's idle sweeper saves and closes it."""
+    if _cleaning(room):
+        room.cleaner.cancel()
+
+
+async def _reload(room: DocumentRoom) -> None:
+    """Load the file into the room, as the collaboration extension does on a change on disk
+    (under the room's update lock, so that the reload schedules no autosave)."""
+    model = await _file_loader(room).load_content(room._file_format, room._file_type)
+    async with room._update_lock:
+        document = _live_document(room)
+        if await document.aget() != model["content"]:
+            await document.aset(model["content"])
+
+
 def _file_loader(room: DocumentRoom) -> FileLoader:
     # The room's own loader, which knows when the room last loaded or saved the file; it
     # has no public accessor.
@@ -265,6 +469,11 @@ def _room_lock(ydoc: YDocExtension, room_id: str) -> asyncio.Lock:
     # The lock jupyter_server_ydoc holds while it creates, loads or deletes a room; it has no
     # public accessor, and taking any other lock would race with the websocket handler.
     return ydoc._room_locks[room_id]
+
+
+def _stopped(room: DocumentRoom) -> bool:
+    # pycrdt-websocket drops a room's task group when it stops the room; no public flag.
+    return room._task_group is None
 
 
 def _live_document(room: DocumentRoom) -> YNotebook:

@@ -212,9 +212,11 @@ def create_server(
         Returns {changed: true, cell_count} on the first change after the call, otherwise
         {changed: false}. Use it to react to a person's edits instead of polling."""
         api_path = notebook_path(path)
-        async with rooms.in_use(rooms.room_id(api_path)):
-            nb = await rooms.notebook(api_path)
-            return await cells.watch(nb, min(max(float(timeout), 1.0), 300.0))
+        room_id = rooms.room_id(api_path)
+        async with rooms.in_use(room_id):
+            await rooms.notebook(api_path)
+            seconds = min(max(float(timeout), 1.0), 300.0)
+            return await cells.watch(lambda: rooms.current(room_id), seconds)
 
     @tool
     async def notebook_list_users(path: Path) -> list[dict[str, Any]]:
@@ -249,7 +251,10 @@ def create_server(
         async with rooms.editing(api_path) as nb:
             i = cells.locate(nb, index, cell_id)
             cells.update(nb, i, source, cell_type)
-            return {"index": i, "cell_id": nb.ycells[i]["id"], "updated": True}
+            ycell = nb.ycells[i]
+            what = f"cell_update of cell {ycell['id']} (index {i})"
+            rooms.edited(api_path, what, ycell["id"], source, ycell["cell_type"])
+            return {"index": i, "cell_id": ycell["id"], "updated": True}
 
     @tool
     async def cell_insert(
@@ -271,6 +276,8 @@ def create_server(
         async with rooms.editing(api_path) as nb:
             i = cells.insert_position(nb, index, cell_id)
             new_id = cells.insert(nb, i, source, cell_type)
+            what = f"cell_insert of cell {new_id} (index {i})"
+            rooms.edited(api_path, what, new_id, source, cell_type)
             return {"index": i, "cell_id": new_id, "cell_count": len(nb.ycells)}
 
     @tool
@@ -278,10 +285,14 @@ def create_server(
         path: Path, index: Index = None, cell_id: CellId = None
     ) -> dict[str, Any]:
         """Delete one cell. Returns {index, cell_id, cell_count} naming the deleted cell."""
-        async with rooms.editing(notebook_path(path)) as nb:
+        api_path = notebook_path(path)
+        async with rooms.editing(api_path) as nb:
             i = cells.locate(nb, index, cell_id)
             deleted_id = nb.ycells[i]["id"]
             del nb.ycells[i]
+            rooms.edited(
+                api_path, f"cell_delete of cell {deleted_id} (index {i})", deleted_id, None
+            )
             return {"index": i, "cell_id": deleted_id, "cell_count": len(nb.ycells)}
 
     @tool
