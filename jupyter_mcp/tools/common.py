@@ -1,0 +1,86 @@
+"""What every group of tools shares: the parameter types, the limits, the toolbox."""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from jupyter_server.serverapp import ServerApp
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from .. import paths
+from ..errors import NotebookError
+from ..kernels import Kernels
+from ..rooms import Rooms
+from ..runs import Runs
+
+Path = Annotated[
+    str,
+    Field(description="Notebook path relative to the server root, e.g. 'analysis.ipynb'."),
+]
+Index = Annotated[int | None, Field(description="0-based cell position (or give cell_id).")]
+CellId = Annotated[str | None, Field(description="The cell's id (or give index).")]
+Source = Annotated[str, Field(description="The cell's full new source text.")]
+Timeout = Annotated[
+    float | None,
+    Field(description="Seconds the cell may run, counted from when the kernel starts it (not "
+          "while it waits behind other work), before it is interrupted (default and maximum "
+          "are set by the server)."),
+]  # fmt: skip
+Wait = Annotated[
+    bool,
+    Field(description="true (default): return the result when the run ends. false: return "
+          "{execution_id, status} at once and collect the result with execution_wait."),
+]  # fmt: skip
+
+# Hints MCP clients use to decide which calls to approve without asking the person.
+READS = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
+ADDS = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
+OVERWRITES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False)
+RUNS_CODE = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=True)
+STOPS = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+)
+
+# tool(annotations) registers the decorated function as a tool, unless it is disabled.
+Register = Callable[[ToolAnnotations], Callable[[Callable[..., Any]], Callable[..., Any]]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_source_chars: int
+    max_output_chars: int
+    execution_timeout: float
+    max_execution_timeout: float
+
+
+@dataclass(frozen=True)
+class Toolbox:
+    """The server's parts that the tools act through, and the checks they share."""
+
+    serverapp: ServerApp
+    rooms: Rooms
+    kernels: Kernels
+    runs: Runs
+    limits: Limits
+
+    def root_dir(self) -> str:
+        return self.serverapp.contents_manager.root_dir
+
+    def notebook_path(self, path: str, *, must_exist: bool = True) -> str:
+        return paths.resolve_notebook(self.root_dir(), path, must_exist=must_exist)
+
+    def check_source(self, source: str) -> None:
+        if len(source) > self.limits.max_source_chars:
+            raise NotebookError(
+                f"The source has {len(source)} characters; the limit is "
+                f"{self.limits.max_source_chars}. Split it over several cells."
+            )
+
+    def execution_timeout(self, timeout: float | None) -> float:
+        if timeout is None:
+            return self.limits.execution_timeout
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise NotebookError("timeout must be a positive, finite number of seconds.")
+        return min(float(timeout), self.limits.max_execution_timeout)
