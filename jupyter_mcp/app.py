@@ -68,6 +68,14 @@ class MCPExtension(ExtensionApp):
         help="""Characters of text output an execution result carries; longer output is cut
         in the result (the notebook keeps all of it).""",
     )
+    max_read_chars = Int(
+        400_000,
+        config=True,
+        help="""Most characters a read (notebook_get, cell_get) returns; a longer notebook is
+        returned in pages (next_start). MCP results travel as one message that carries the
+        result twice (text and structured content), and clients cap messages (the Python
+        SDK at 1 MiB).""",
+    )
     execution_timeout = Float(
         300.0, config=True, help="Seconds a cell may run when the caller gives no timeout."
     )
@@ -144,6 +152,7 @@ class MCPExtension(ExtensionApp):
         limits = Limits(
             max_source_chars=self.max_source_chars,
             max_output_chars=self.max_output_chars,
+            max_read_chars=self.max_read_chars,
             execution_timeout=self.execution_timeout,
             max_execution_timeout=self.max_execution_timeout,
         )

@@ -83,6 +83,8 @@ def read(nb: YNotebook) -> dict[str, Any]:
 
 def _nbformat_cell(cell: dict[str, Any]) -> dict[str, Any]:
     cell.pop("execution_state", None)  # collaboration state, not part of nbformat
+    # Set on load by Jupyter's notebook signing, and never saved (nbformat's strip_transient).
+    cell.get("metadata", {}).pop("trusted", None)
     if isinstance(cell.get("execution_count"), float):  # Yjs numbers are floats
         cell["execution_count"] = int(cell["execution_count"])
     if cell.get("cell_type") != "code" and not cell.get("attachments", True):

@@ -51,8 +51,8 @@ async def test_notebook_create_refuses_bad_paths(server: Server, mcp: Client, ba
 
 
 async def test_notebook_get_returns_nbformat(mcp: Client, notebook: str) -> None:
-    nb = await call(mcp, "notebook_get", path=notebook)
-    assert set(nb) == {"cells", "metadata", "nbformat", "nbformat_minor"}
+    nb = await call(mcp, "notebook_get", path=notebook, outputs="full")
+    assert {"cells", "metadata", "nbformat", "nbformat_minor", "cell_count", "start"} == set(nb)
     assert [cell["source"] for cell in nb["cells"]] == ["a = 1", "b = 2", "print(a + b)"]
     assert all(cell["id"] for cell in nb["cells"])
 

@@ -2,20 +2,40 @@
 
 from typing import Annotated, Any
 
+from fastmcp.tools import ToolResult
 from pydantic import Field
 
-from .. import cells
-from .common import ADDS, OVERWRITES, READS, CellId, Index, Path, Register, Source, Toolbox
+from .. import cells, reads
+from .common import (
+    ADDS,
+    OVERWRITES,
+    READS,
+    CellId,
+    Index,
+    OutputsMode,
+    Path,
+    Register,
+    Source,
+    Toolbox,
+)
 
 
 def register(tool: Register, t: Toolbox) -> None:
     rooms = t.rooms
 
     @tool(READS)
-    async def cell_get(path: Path, index: Index = None, cell_id: CellId = None) -> dict[str, Any]:
-        """Read one cell: {index, id, cell_type, source, metadata, outputs?, execution_count?}."""
+    async def cell_get(
+        path: Path, index: Index = None, cell_id: CellId = None, outputs: OutputsMode = "summary"
+    ) -> ToolResult:
+        """Read one cell: {index, id, cell_type, source, metadata, version, outputs?,
+        execution_count?}. Images in its outputs come back as image content; text outputs
+        are cut to a budget unless outputs="full"."""
         nb = await rooms.notebook(t.notebook_path(path))
-        return cells.view(nb, cells.locate(nb, index, cell_id))
+        i = cells.locate(nb, index, cell_id)
+        raw = cells.view(nb, i)
+        del raw["index"]
+        limits = t.limits
+        return reads.cell(raw, i, outputs, limits.max_output_chars, limits.max_read_chars)
 
     @tool(OVERWRITES)
     async def cell_update(

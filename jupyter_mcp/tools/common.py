@@ -3,7 +3,7 @@
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from jupyter_server.serverapp import ServerApp
 from mcp.types import ToolAnnotations
@@ -28,6 +28,11 @@ Timeout = Annotated[
           "while it waits behind other work), before it is interrupted (default and maximum "
           "are set by the server)."),
 ]  # fmt: skip
+OutputsMode = Annotated[
+    Literal["summary", "full", "none"],
+    Field(description="summary (default): text cut to a budget, images and other binary data "
+          "named with their type and size; full: outputs exactly as saved; none: left out."),
+]  # fmt: skip
 Wait = Annotated[
     bool,
     Field(description="true (default): return the result when the run ends. false: return "
@@ -51,6 +56,7 @@ Register = Callable[[ToolAnnotations], Callable[[Callable[..., Any]], Callable[.
 class Limits:
     max_source_chars: int
     max_output_chars: int
+    max_read_chars: int
     execution_timeout: float
     max_execution_timeout: float
 

@@ -10,9 +10,9 @@ from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import ensure_async
 from pydantic import Field
 
-from .. import cells, paths
+from .. import cells, paths, reads
 from ..errors import NotebookError
-from .common import ADDS, READS, Path, Register, Toolbox
+from .common import ADDS, READS, OutputsMode, Path, Register, Toolbox
 
 
 def register(tool: Register, t: Toolbox) -> None:
@@ -43,10 +43,25 @@ def register(tool: Register, t: Toolbox) -> None:
         return {"path": api_path, "name": posixpath.basename(api_path)}
 
     @tool(READS)
-    async def notebook_get(path: Path) -> dict[str, Any]:
-        """Read a whole notebook as nbformat JSON (cells, metadata, nbformat, nbformat_minor),
-        exactly as it is live, including edits not yet saved."""
-        return cells.read(await t.rooms.notebook(t.notebook_path(path)))
+    async def notebook_get(
+        path: Path,
+        start: Annotated[int, Field(ge=0, description="First cell to return (0-based).")] = 0,
+        limit: Annotated[
+            int | None, Field(ge=1, description="Most cells to return (default: all).")
+        ] = None,
+        outputs: OutputsMode = "summary",
+    ) -> dict[str, Any]:
+        """Read a notebook as it is live, including edits not yet saved: {cells, metadata,
+        nbformat, nbformat_minor, cell_count, start, next_start?}.
+
+        Every cell has its id, cell_type, source, execution_count and version (pass it as
+        expected_version to edit only if nobody changed the cell since). By default outputs
+        are summarised: text cut per cell, images and other binary data named with their
+        type and size (cell_get returns images as image content). outputs="full" returns
+        cells exactly as nbformat has them. A long notebook comes in pages: next_start says
+        where the next page starts."""
+        nb = await t.rooms.notebook(t.notebook_path(path))
+        return reads.notebook(cells.read(nb), start, limit, outputs, t.limits.max_read_chars)
 
     @tool(READS)
     async def notebook_watch(
