@@ -22,6 +22,11 @@ TOOL_PERMISSIONS: dict[str, set[Permission]] = {
     "cell_update": WRITE,
     "cell_insert": WRITE,
     "cell_delete": WRITE,
+    "cell_edit": WRITE,
+    "cell_move": WRITE,
+    "cell_clear_outputs": WRITE,
+    "notebook_clear_outputs": WRITE,
+    "notebook_search": READ,
     "cell_execute": WRITE | EXECUTE,
     "notebook_execute": WRITE | EXECUTE,
     "kernel_interrupt": EXECUTE,
@@ -47,6 +52,9 @@ def required_permissions(body: bytes) -> set[Permission]:
     for call in _tool_calls(body):
         name = (call.get("params") or {}).get("name")
         needed |= TOOL_PERMISSIONS.get(name, set()) if isinstance(name, str) else set()
+        arguments = (call.get("params") or {}).get("arguments")
+        if name == "cell_insert" and isinstance(arguments, dict) and arguments.get("execute"):
+            needed |= EXECUTE  # the new cell runs at once
     return needed
 
 

@@ -1,7 +1,9 @@
 """Cell edits on a live YNotebook, made the way a collaborator would make them."""
 
 import asyncio
+import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable
 from difflib import SequenceMatcher
 from typing import Any
@@ -195,6 +197,117 @@ def _new_ycell(
     if cell_type == "code":
         cell.update(outputs=[], execution_count=None)
     return nb.create_ycell(cell)
+
+
+def cell_version(cell: dict[str, Any]) -> str:
+    """An opaque string that changes whenever the cell's source, type, metadata, outputs or
+    execution count change (the nbformat form of the cell, without its collaboration state)."""
+    content = {k: v for k, v in cell.items() if k not in ("index", "version")}
+    encoded = json.dumps(content, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.blake2b(encoded, digest_size=8).hexdigest()
+
+
+def version(nb: YNotebook, index: int) -> str:
+    """The version of the cell at `index`."""
+    return cell_version(view(nb, index))
+
+
+def check_version(nb: YNotebook, index: int, expected: str | None) -> None:
+    """Refuse an edit made against a version of the cell that is no longer current."""
+    if expected is None:
+        return
+    cell = view(nb, index)
+    current = cell_version(cell)
+    if current != expected:
+        raise NotebookError(
+            f"Cell {cell['id']} (index {index}) has changed since version {expected}; nothing "
+            f"was changed. Its current version is {current} and its source is now:\n"
+            f"{cell['source']}"
+        )
+
+
+def move(nb: YNotebook, index: int, to: int) -> None:
+    """Move a cell to position `to` (0..len-1), keeping its id, source, metadata and outputs.
+
+    One transaction of a delete and an insert of the same cell, as JupyterLab moves cells:
+    Yjs clients know no move operation."""
+    count = len(nb.ycells)
+    if not 0 <= to < count:
+        raise NotebookError(f"Target index {to} is out of range: use 0 to {count - 1}.")
+    if to == index:
+        return
+    with nb.ydoc.transaction():
+        cell = json.loads(str(nb.ycells[index]))
+        del nb.ycells[index]
+        nb.ycells.insert(to, nb.create_ycell(cell))
+
+
+def replace(nb: YNotebook, index: int, old: str, new: str, replace_all: bool) -> int:
+    """Replace the literal `old` by `new` in the cell's source, as a minimal text edit; the
+    number of replacements. Refused unless `old` occurs exactly once, or `replace_all`."""
+    if not old:
+        raise NotebookError("'old' must not be empty.")
+    ycell = nb.ycells[index]
+    source = str(ycell["source"])
+    count = source.count(old)
+    if count == 0:
+        raise NotebookError(
+            f"'old' does not occur in cell {ycell['id']} (index {index}); nothing was changed. "
+            "cell_get shows its source."
+        )
+    if count > 1 and not replace_all:
+        raise NotebookError(
+            f"'old' occurs {count} times in cell {ycell['id']} (index {index}); nothing was "
+            "changed. Give more context to make it unique, or replace_all=true."
+        )
+    with nb.ydoc.transaction():
+        edit_text(ycell["source"], source.replace(old, new))
+    return count
+
+
+def clear_outputs(nb: YNotebook, index: int) -> bool:
+    """Clear a code cell's outputs and execution count, as JupyterLab does; whether it had
+    any to clear."""
+    ycell = nb.ycells[index]
+    if ycell.get("cell_type") != "code":
+        return False
+    had = len(ycell["outputs"]) > 0 or ycell.get("execution_count") is not None
+    if had:
+        with nb.ydoc.transaction():
+            ycell["outputs"].clear()
+            ycell["execution_count"] = None
+    return had
+
+
+def matcher(query: str, regex: bool) -> Callable[[str], bool]:
+    """Whether a line matches `query`: a literal, or a Python regular expression."""
+    if not regex:
+        return lambda line: query in line
+    try:
+        pattern = re.compile(query)
+    except re.error as error:
+        raise NotebookError(f"query is not a valid regular expression: {error}.") from None
+    return lambda line: pattern.search(line) is not None
+
+
+def search(cells: list[dict[str, Any]], match: Callable[[str], bool]) -> list[dict[str, Any]]:
+    """The cells (nbformat) whose source has lines that `match`: [{index, cell_id,
+    cell_type, lines: [{line, text}]}], lines numbered from 1."""
+    found = []
+    for i, cell in enumerate(cells):
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        lines = [
+            {"line": n, "text": text}
+            for n, text in enumerate(source.splitlines(), start=1)
+            if match(text)
+        ]
+        if lines:
+            found.append(
+                {"index": i, "cell_id": cell.get("id"), "cell_type": cell.get("cell_type"),
+                 "lines": lines}
+            )  # fmt: skip
+    return found
 
 
 def insert_position(nb: YNotebook, index: int | None, cell_id: str | None) -> int:

@@ -9,7 +9,6 @@ plots costs thousands of characters, not hundreds of thousands.
 """
 
 import base64
-import hashlib
 import json
 from typing import Any, Literal
 
@@ -17,6 +16,7 @@ from fastmcp.tools import ToolResult
 from fastmcp.utilities.types import Image
 from mcp.types import TextContent
 
+from .cells import cell_version
 from .errors import NotebookError
 from .results import IMAGE_TYPES, Budget, shape_outputs
 
@@ -24,14 +24,6 @@ Outputs = Literal["summary", "full", "none"]
 SUMMARY_CELL_CHARS = 1_000  # of text outputs per cell in a notebook summary
 PAGE_NOTE_CHARS = 300  # kept free for next_start and the note of a page cut by the limit
 TEXT_TYPES = ("text/plain", "text/markdown", "text/latex")
-
-
-def version(cell: dict[str, Any]) -> str:
-    """An opaque string that changes whenever the cell's source, type, metadata, outputs or
-    execution count change (the nbformat form of the cell, without its collaboration state)."""
-    content = {k: v for k, v in cell.items() if k not in ("index", "version")}
-    encoded = json.dumps(content, sort_keys=True, ensure_ascii=False).encode()
-    return hashlib.blake2b(encoded, digest_size=8).hexdigest()
 
 
 def notebook(
@@ -88,7 +80,7 @@ def cell(
 ) -> ToolResult:
     """One cell, its images as MCP image content (never as base64 text); text outputs cut to
     `max_output_chars` unless outputs is "full", and the whole within `max_chars`."""
-    result = {"index": index, **raw, "version": version(raw)}
+    result = {"index": index, **raw, "version": cell_version(raw)}
     images: list[Image] = []
     if outputs == "none":
         result["output_count"] = len(raw.get("outputs", []))
@@ -106,8 +98,8 @@ def cell(
 
 def _shape(raw: dict[str, Any], index: int, outputs: Outputs) -> dict[str, Any]:
     if outputs == "full":
-        return {**raw, "version": version(raw)}
-    shaped = {"index": index, **raw, "version": version(raw)}
+        return {**raw, "version": cell_version(raw)}
+    shaped = {"index": index, **raw, "version": cell_version(raw)}
     if "outputs" not in raw:
         return shaped
     if outputs == "none":

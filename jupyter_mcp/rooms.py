@@ -96,6 +96,11 @@ class Rooms:
         room = self._rooms.get(room_id) if room_id else None
         return room if isinstance(room, DocumentRoom) and room.ready else None
 
+    def open_document(self, api_path: str) -> YNotebook | None:
+        """The live document of the notebook if its room is open; never opens one."""
+        room = self.existing(api_path)
+        return None if room is None or _stopped(room) else _live_document(room)
+
     async def notebook(self, api_path: str) -> YNotebook:
         """The live document of an existing notebook file, opening its room if needed."""
         room_id = self.room_id(api_path)

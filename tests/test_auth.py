@@ -85,6 +85,8 @@ async def test_users_who_may_not_run_code_cannot_execute(tmp_path: Path) -> None
                 arguments = {"path": path} | ({"index": 0} if tool == "cell_execute" else {})
                 message = await call_error(mcp, tool, **arguments)
                 assert "not authorized to execute kernels" in message
+            run_new = await call_error(mcp, "cell_insert", path=path, source="1", execute=True)
+            assert "not authorized to execute kernels" in run_new
         async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as http:
             assert (await http.get("api/sessions")).json() == []
 

@@ -33,6 +33,11 @@ DOCUMENTED_TOOLS = {
     "kernel_restart",
     "execution_wait",
     "execution_list",
+    "cell_edit",
+    "cell_move",
+    "cell_clear_outputs",
+    "notebook_clear_outputs",
+    "notebook_search",
 }
 
 
@@ -60,14 +65,17 @@ async def test_tools_declare_what_they_do_for_approval(mcp: Client) -> None:
     read_only = {name for name, h in hints.items() if h.get("readOnlyHint")}
     assert read_only == {
         "notebook_list", "notebook_get", "notebook_watch", "notebook_list_users", "cell_get",
-        "room_list", "execution_wait", "execution_list",
+        "room_list", "execution_wait", "execution_list", "notebook_search",
     }  # fmt: skip
     destructive = {name for name, h in hints.items() if h.get("destructiveHint")}
     assert destructive == {
-        "cell_update", "cell_delete", "kernel_restart", "cell_execute", "notebook_execute"
+        "cell_update", "cell_delete", "kernel_restart", "cell_execute", "notebook_execute",
+        "cell_edit", "cell_move", "cell_clear_outputs", "notebook_clear_outputs",
+        "cell_insert",  # with execute=true it runs code
     }  # fmt: skip
     assert hints["cell_execute"]["openWorldHint"] is True
-    assert hints["cell_insert"]["destructiveHint"] is False
+    assert hints["cell_insert"]["openWorldHint"] is True
+    assert hints["notebook_create"]["destructiveHint"] is False
 
 
 @pytest.fixture

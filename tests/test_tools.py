@@ -29,10 +29,12 @@ async def test_notebook_list_opens_no_room(server: Server, mcp: Client) -> None:
 
 async def test_notebook_create_makes_a_valid_notebook(server: Server, mcp: Client) -> None:
     created = await call(mcp, "notebook_create", path="created/../fresh.ipynb")
+    [cell] = created.pop("cells")
     assert created == {"path": "fresh.ipynb", "name": "fresh.ipynb"}
     on_disk = read_notebook(server.root, "fresh.ipynb")
     assert on_disk["nbformat"] == 4
     assert on_disk["metadata"]["kernelspec"]["name"]
+    assert [(c["id"], c["cell_type"]) for c in on_disk["cells"]] == [(cell["cell_id"], "code")]
     assert "fresh.ipynb" not in [row["path"] for row in await call(mcp, "room_list")]
 
 
@@ -116,11 +118,12 @@ ERROR_CASES = [
     ("cell_get", {"cell_id": "no-such-id"}, "No cell has id"),
     ("cell_get", {}, "exactly one"),
     ("cell_update", {"index": 9, "source": "x"}, "out of range"),
-    ("cell_update", {"index": 0, "source": "x", "cell_type": "python"}, "cell_type must be"),
+    # The schema says what cell_type and index take; the client is told so.
+    ("cell_update", {"index": 0, "source": "x", "cell_type": "python"}, "'code', 'markdown' or"),
     ("cell_update", {"index": 0, "source": "x" * 1_000_001}, "limit"),
     ("cell_insert", {"index": 4, "source": "x"}, "out of range"),
-    ("cell_insert", {"index": -2, "source": "x"}, "out of range"),
-    ("cell_insert", {"index": 0, "source": "x", "cell_type": "sql"}, "cell_type must be"),
+    ("cell_insert", {"index": -2, "source": "x"}, "greater than or equal to -1"),
+    ("cell_insert", {"index": 0, "source": "x", "cell_type": "sql"}, "'code', 'markdown' or"),
     ("cell_insert", {"source": "x", "cell_id": "nope"}, "No cell has id"),
     ("cell_delete", {"index": 3}, "out of range"),
     ("cell_delete", {"cell_id": "nope"}, "No cell has id"),

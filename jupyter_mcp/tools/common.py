@@ -28,6 +28,12 @@ Timeout = Annotated[
           "while it waits behind other work), before it is interrupted (default and maximum "
           "are set by the server)."),
 ]  # fmt: skip
+CellType = Annotated[Literal["code", "markdown", "raw"], Field(description="The cell's type.")]
+ExpectedVersion = Annotated[
+    str | None,
+    Field(description="The cell's version from your last read: the edit is refused, with "
+          "nothing changed, if the cell has changed since (default: no check)."),
+]  # fmt: skip
 OutputsMode = Annotated[
     Literal["summary", "full", "none"],
     Field(description="summary (default): text cut to a budget, images and other binary data "

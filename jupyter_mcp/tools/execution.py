@@ -16,37 +16,41 @@ from ..runs import Run
 from .common import READS, RUNS_CODE, CellId, Index, Path, Register, Timeout, Toolbox, Wait
 
 
+async def result(t: Toolbox, run: Run) -> ToolResult:
+    """What a call returns for a run that has ended."""
+    if run.failure is not None:
+        raise NotebookError(f"Execution {run.execution_id}: {run.failure}")
+    return run_result(run, await t.runs.locate(run), t.limits.max_output_chars)
+
+
+async def launch(
+    t: Toolbox, ctx: Context, kind: str, api_path: str, nb: YNotebook,
+    cells_to_run: list[tuple[int, str]], timeout: float, wait: bool,
+) -> ToolResult:  # fmt: skip
+    """Start a run of `cells_to_run` in the notebook's kernel; with `wait`, wait for it,
+    reporting progress every second (a caller that goes away leaves the run going)."""
+    kernels, runs = t.kernels, t.runs
+    # A missing or empty kernelspec name means the default kernel, as for JupyterLab. An
+    # uninstalled one is refused now, before anything runs, when there is no kernel yet.
+    kernelspec = cells.metadata(nb).get("kernelspec", {}).get("name") or None
+    if await kernels.find(api_path) is None:
+        await kernels.check_kernelspec(kernelspec)
+    run = runs.start(
+        kind, room_id=t.rooms.room_id(api_path), path=api_path, cells=cells_to_run,
+        kernelspec=kernelspec, timeout=timeout,
+    )  # fmt: skip
+    if not wait:
+        return ToolResult(structured_content=run_started(run, await runs.locate(run)))
+    total = len(run.steps) if kind == "notebook" else None
+    while not await runs.wait(run, 1.0):
+        done = sum(s.execution is not None for s in run.steps)
+        progress = float(done) if total is not None else run.elapsed
+        await ctx.report_progress(progress, total, _progress_message(run))
+    return await result(t, run)
+
+
 def register(tool: Register, t: Toolbox) -> None:
-    rooms, kernels, runs = t.rooms, t.kernels, t.runs
-
-    async def result(run: Run) -> ToolResult:
-        if run.failure is not None:
-            raise NotebookError(f"Execution {run.execution_id}: {run.failure}")
-        return run_result(run, await runs.locate(run), t.limits.max_output_chars)
-
-    async def launch(
-        ctx: Context, kind: str, api_path: str, nb: YNotebook, cells_to_run: list[tuple[int, str]],
-        timeout: float, wait: bool,
-    ) -> ToolResult:  # fmt: skip
-        """Start a run of `cells_to_run` in the notebook's kernel; with `wait`, wait for it,
-        reporting progress every second (a caller that goes away leaves the run going)."""
-        # A missing or empty kernelspec name means the default kernel, as for JupyterLab. An
-        # uninstalled one is refused now, before anything runs, when there is no kernel yet.
-        kernelspec = cells.metadata(nb).get("kernelspec", {}).get("name") or None
-        if await kernels.find(api_path) is None:
-            await kernels.check_kernelspec(kernelspec)
-        run = runs.start(
-            kind, room_id=rooms.room_id(api_path), path=api_path, cells=cells_to_run,
-            kernelspec=kernelspec, timeout=timeout,
-        )  # fmt: skip
-        if not wait:
-            return ToolResult(structured_content=run_started(run, await runs.locate(run)))
-        total = len(run.steps) if kind == "notebook" else None
-        while not await runs.wait(run, 1.0):
-            done = sum(s.execution is not None for s in run.steps)
-            progress = float(done) if total is not None else run.elapsed
-            await ctx.report_progress(progress, total, _progress_message(run))
-        return await result(run)
+    rooms, runs = t.rooms, t.runs
 
     @tool(RUNS_CODE)
     async def cell_execute(
@@ -76,7 +80,8 @@ def register(tool: Register, t: Toolbox) -> None:
             raise NotebookError(
                 f"Cell {cell['index']} is a {cell['cell_type']} cell; only code cells run."
             )
-        return await launch(ctx, "cell", api_path, nb, [(cell["index"], cell["id"])], seconds, wait)
+        to_run = [(cell["index"], cell["id"])]
+        return await launch(t, ctx, "cell", api_path, nb, to_run, seconds, wait)
 
     @tool(RUNS_CODE)
     async def notebook_execute(
@@ -93,7 +98,7 @@ def register(tool: Register, t: Toolbox) -> None:
         api_path = t.notebook_path(path)
         seconds = t.execution_timeout(timeout)
         nb = await rooms.notebook(api_path)
-        return await launch(ctx, "notebook", api_path, nb, cells.code_cells(nb), seconds, wait)
+        return await launch(t, ctx, "notebook", api_path, nb, cells.code_cells(nb), seconds, wait)
 
     @tool(READS)
     async def execution_wait(
@@ -111,7 +116,7 @@ def register(tool: Register, t: Toolbox) -> None:
         run = runs.get(execution_id)
         seconds = timeout if math.isfinite(timeout) else 0.0
         if await runs.wait(run, min(max(seconds, 0.0), 300.0)):
-            return await result(run)
+            return await result(t, run)
         return run_progress(run, await runs.locate(run), t.limits.max_output_chars)
 
     @tool(READS)
