@@ -27,6 +27,7 @@ TOOL_PERMISSIONS: dict[str, set[Permission]] = {
     "cell_clear_outputs": WRITE,
     "notebook_clear_outputs": WRITE,
     "notebook_search": READ,
+    "notebook_changes": READ,
     "cell_execute": WRITE | EXECUTE,
     "notebook_execute": WRITE | EXECUTE,
     "kernel_interrupt": EXECUTE,

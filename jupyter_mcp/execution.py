@@ -9,6 +9,7 @@ from typing import Any
 from nbformat.v4 import output_from_msg
 from pycrdt import Array, Map, Text
 
+from .changes import MCP_ORIGIN
 from .kernels import Kernels
 from .rooms import Rooms
 
@@ -28,7 +29,7 @@ class Execution:
 @dataclass
 class CellOutputs:
     """One execution as it goes: its state, and its outputs kept as nbformat dicts and
-    mirrored into the live cell.
+    mirrored into the live cell (for code run in no cell, `cell_id` None, kept only here).
 
     The kernel client's output hook is synchronous and the room may be re-created while a
     long cell runs, so messages are queued and a writer task applies them in batches to the
@@ -39,7 +40,7 @@ class CellOutputs:
 
     rooms: Rooms
     room_id: str
-    cell_id: str
+    cell_id: str | None
     outputs: list[dict[str, Any]] = field(default_factory=list)
     execution_count: int | None = None
     # When the kernel began this cell's code (monotonic): before that it waits behind other
@@ -77,7 +78,7 @@ class CellOutputs:
                     for msg in messages:
                         self._apply(msg, None)
                 else:
-                    with youtputs.doc.transaction():
+                    with youtputs.doc.transaction(origin=MCP_ORIGIN):
                         for msg in messages:
                             self._apply(msg, youtputs)
             if None in batch:
@@ -91,7 +92,7 @@ class CellOutputs:
         ycell = await self._ycell()
         if ycell is None:
             return
-        with ycell.doc.transaction():
+        with ycell.doc.transaction(origin=MCP_ORIGIN):
             if running:
                 # Cleared in place: JupyterLab's cell model keeps observing this Array.
                 if isinstance(ycell.get("outputs"), Array):
@@ -105,11 +106,13 @@ class CellOutputs:
                 ycell["execution_state"] = "idle"
 
     async def _ycell(self) -> Map | None:
+        if self.cell_id is None:
+            return None  # code run in no cell: nothing goes into the notebook
         live = await self.rooms.live(self.room_id)
         if live is None:
             return None  # the file is gone: the result still carries the outputs
         nb = live[1]
-        with nb.ydoc.transaction():
+        with nb.ydoc.transaction(origin=MCP_ORIGIN):
             for ycell in nb.ycells:
                 if ycell.get("id") == self.cell_id:
                     return ycell if ycell.get("cell_type") == "code" else None
@@ -211,7 +214,7 @@ async def run_cell(
     if status == "died":
         error = {
             "ename": "DeadKernel",
-            "evalue": "the kernel died or was restarted while running this cell; "
+            "evalue": "the kernel died or was restarted while running this code; "
             "its variables are lost",
         }
     elif reply["content"]["status"] == "ok":
@@ -222,7 +225,7 @@ async def run_cell(
         if status == "timeout":
             error.update(
                 ename="Timeout",
-                evalue=f"the cell ran for more than {timeout:g} s and was interrupted",
+                evalue=f"the code ran for more than {timeout:g} s and was interrupted",
             )
         else:
             status = "error"

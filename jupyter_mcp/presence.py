@@ -39,6 +39,11 @@ class Presence:
         self._set(room, {"user": self._user})
         self._show_globally(global_room)
 
+    @property
+    def user(self) -> dict[str, str]:
+        """The agent's collaborator identity."""
+        return self._user
+
     def refresh(self, timeout: float, busy: set[str], rooms: Mapping[str, YRoom]) -> None:
         """Withdraw from notebooks the agent has not used for `timeout` seconds (unless it is
         busy there, e.g. running a cell); announce again to clients that joined meanwhile.

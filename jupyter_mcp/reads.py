@@ -76,8 +76,9 @@ def notebook(
 
 
 def cell(
-    raw: dict[str, Any], index: int, outputs: Outputs, max_output_chars: int, max_chars: int
-) -> ToolResult:
+    raw: dict[str, Any], index: int, outputs: Outputs, max_output_chars: int, max_chars: int,
+    cursor: str,
+) -> ToolResult:  # fmt: skip
     """One cell, its images as MCP image content (never as base64 text); text outputs cut to
     `max_output_chars` unless outputs is "full", and the whole within `max_chars`."""
     result = {"index": index, **raw, "version": cell_version(raw)}
@@ -91,6 +92,7 @@ def cell(
         _name_binary(result["outputs"])
     if len(json.dumps(result, ensure_ascii=False)) > max_chars:
         result = _cut_to(result, max_chars)
+    result["cursor"] = cursor
     content: list[Any] = [TextContent(type="text", text=json.dumps(result, ensure_ascii=False))]
     content += [image.to_image_content() for image in images]
     return ToolResult(content=content, structured_content=result)

@@ -21,10 +21,12 @@ from jupyter_server_ydoc.utils import JUPYTER_COLLABORATION_EVENTS_URI, OutOfBan
 from jupyter_ydoc import YNotebook
 from tornado import web
 
+from .changes import MCP_ORIGIN, ChangeLog
 from .errors import NotebookError
 from .presence import GLOBAL_AWARENESS_ROOM, Presence
 from .unsaved import UnsavedEdits, describe, lost_cells
 
+SERVER_AUTHOR = {"name": "jupyter-server", "display_name": "the server", "is_mcp": False}
 OPEN_ATTEMPTS = 5  # a room deleted while it is being opened is opened again
 CONTENTS_EVENTS_URI = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
@@ -52,6 +54,7 @@ class Rooms:
         # autosave, so MCP saves what changed since.
         self._opened: dict[str, tuple[DocumentRoom, bytes]] = {}
         self._handover_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._logs: dict[str, tuple[DocumentRoom, ChangeLog]] = {}  # per room id
         self._in_use: Counter[str] = Counter()
         self._presence = Presence(user)
         self._unsaved = UnsavedEdits()
@@ -156,6 +159,10 @@ class Rooms:
         _keep(room)
         if self._opened.get(room_id, (None,))[0] is not room:
             self._opened[room_id] = (room, room.ydoc.get_state())
+        if self._logs.get(room_id, (None,))[0] is not room:
+            self._close_log(room_id)
+            log = ChangeLog(document, lambda clients, mcp: self._author(room, clients, mcp))
+            self._logs[room_id] = (room, log)
         self._last_used[room_id] = time.monotonic()
         self._presence.show(room_id, api_path, room, self._rooms.get(GLOBAL_AWARENESS_ROOM))
         return document
@@ -208,12 +215,56 @@ class Rooms:
 
     @asynccontextmanager
     async def editing(self, api_path: str) -> AsyncIterator[YNotebook]:
-        """The live document, with the notebook's MCP edits serialised."""
+        """The live document, with the notebook's MCP edits serialised, in one transaction
+        that the change feed credits to this server's tools."""
         room_id = self.room_id(api_path)
         async with self._edit_locks[room_id]:
             nb = await self._open(api_path, room_id)
             self._tell(room_id)
-            yield nb
+            with nb.ydoc.transaction(origin=MCP_ORIGIN):
+                yield nb
+
+    def cursor(self, api_path: str) -> str:
+        """Where the notebook's change feed is now (after a call that opened its room)."""
+        return self._change_log(self.room_id(api_path)).cursor
+
+    def changes(self, api_path: str, since: str | None) -> list[dict[str, Any]]:
+        """The notebook's changes after cursor `since` (None: since MCP opened its room)."""
+        log = self._change_log(self.room_id(api_path))
+        return log.since(since if since is not None else log.start)
+
+    def _change_log(self, room_id: str) -> ChangeLog:
+        room, log = self._logs.get(room_id, (None, None))
+        if log is None or room is not self._rooms.get(room_id):
+            raise NotebookError(
+                "The notebook's room was closed and opened again since this cursor: read the "
+                "notebook again (notebook_get) for a new cursor."
+            )
+        return log
+
+    def _close_log(self, room_id: str) -> None:
+        _, log = self._logs.pop(room_id, (None, None))
+        if log is not None:
+            log.close()
+
+    def _author(self, room: DocumentRoom, clients: set[int], mcp: bool) -> dict[str, Any] | None:
+        """Who made a transaction in the room: this server's tools, the people whose Yjs
+        clients inserted content, or, for a deletion (which names no client), the only
+        person connected; None when that cannot be known."""
+        user = self._presence.user
+        if mcp:
+            return {"name": user["name"], "display_name": user["display_name"], "is_mcp": True}
+        people = {u["id"]: u for u in _awareness_users(room) if not u["is_mcp"]}
+        authors = [people[c] for c in clients if c in people]
+        if not authors and not clients and len(people) == 1:
+            authors = list(people.values())
+        if authors:
+            person = authors[0]
+            return {"name": person.get("name"), "display_name": person.get("display_name"),
+                    "is_mcp": False}  # fmt: skip
+        if clients and clients <= {room.ydoc.client_id}:
+            return SERVER_AUTHOR  # the server's own document: a file reloaded from disk
+        return None
 
     @asynccontextmanager
     async def in_use(self, room_id: str) -> AsyncIterator[None]:
@@ -374,6 +425,7 @@ class Rooms:
     def _forget(self, room_id: str) -> None:
         self._last_used.pop(room_id, None)
         self._opened.pop(room_id, None)
+        self._close_log(room_id)
         self._unsaved.forget(room_id)
         for locks in (self._edit_locks, self._handover_locks):
             lock = locks.get(room_id)

@@ -42,7 +42,11 @@ async def test_collaborator_edits_reach_mcp_and_wake_a_watch(server: Server, mcp
         await asyncio.sleep(0.5)
         assert not watch.done()
         ada.notebook.append_cell({"cell_type": "code", "source": "typed by Ada"})
-        assert await asyncio.wait_for(watch, 10) == {"changed": True, "cell_count": 2}
+        woke = await asyncio.wait_for(watch, 10)
+        assert (woke["changed"], woke["cell_count"]) == (True, 2)
+        [added] = woke["changes"]
+        assert added["kind"] == "added" and added["index"] == 1
+        assert added["by"] == {"name": "Ada", "display_name": "Ada", "is_mcp": False}
         nb = await call(mcp, "notebook_get", path=path)
         assert [cell["source"] for cell in nb["cells"]] == ["first", "typed by Ada"]
 
@@ -78,7 +82,7 @@ async def test_update_keeps_cell_id_and_edits_text_in_place(server: Server, mcp:
 
 async def test_edits_reach_disk_after_a_watch_returned(server: Server, mcp: Client) -> None:
     path = write_notebook(server.root, ["one"])
-    assert await call(mcp, "notebook_watch", path=path, timeout=1) == {"changed": False}
+    assert (await call(mcp, "notebook_watch", path=path, timeout=1))["changed"] is False
     await call(mcp, "cell_insert", path=path, source="after watch")
     await eventually(lambda: disk_sources(server.root, path) == ["one", "after watch"])
     async with Collaborator(server, path) as ada:

@@ -38,6 +38,7 @@ DOCUMENTED_TOOLS = {
     "cell_clear_outputs",
     "notebook_clear_outputs",
     "notebook_search",
+    "notebook_changes",
 }
 
 
@@ -66,6 +67,7 @@ async def test_tools_declare_what_they_do_for_approval(mcp: Client) -> None:
     assert read_only == {
         "notebook_list", "notebook_get", "notebook_watch", "notebook_list_users", "cell_get",
         "room_list", "execution_wait", "execution_list", "notebook_search",
+        "notebook_changes",
     }  # fmt: skip
     destructive = {name for name, h in hints.items() if h.get("destructiveHint")}
     assert destructive == {

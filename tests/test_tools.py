@@ -54,7 +54,15 @@ async def test_notebook_create_refuses_bad_paths(server: Server, mcp: Client, ba
 
 async def test_notebook_get_returns_nbformat(mcp: Client, notebook: str) -> None:
     nb = await call(mcp, "notebook_get", path=notebook, outputs="full")
-    assert {"cells", "metadata", "nbformat", "nbformat_minor", "cell_count", "start"} == set(nb)
+    assert {
+        "cells",
+        "metadata",
+        "nbformat",
+        "nbformat_minor",
+        "cell_count",
+        "start",
+        "cursor",
+    } == set(nb)
     assert [cell["source"] for cell in nb["cells"]] == ["a = 1", "b = 2", "print(a + b)"]
     assert all(cell["id"] for cell in nb["cells"])
 
@@ -222,7 +230,8 @@ async def test_room_list_shape(mcp: Client, notebook: str) -> None:
 
 
 async def test_notebook_watch_times_out_unchanged(mcp: Client, notebook: str) -> None:
-    assert await call(mcp, "notebook_watch", path=notebook, timeout=0.01) == {"changed": False}
+    quiet = await call(mcp, "notebook_watch", path=notebook, timeout=0.01)
+    assert quiet["changed"] is False and quiet["cursor"]
 
 
 async def test_notebook_list_follows_links_only_inside_the_root(

@@ -36,12 +36,14 @@ def register(tool: Register, t: Toolbox) -> None:
         """Read one cell: {index, id, cell_type, source, metadata, version, outputs?,
         execution_count?}. Images in its outputs come back as image content; text outputs
         are cut to a budget unless outputs="full"."""
-        nb = await rooms.notebook(t.notebook_path(path))
+        api_path = t.notebook_path(path)
+        nb = await rooms.notebook(api_path)
         i = cells.locate(nb, index, cell_id)
         raw = cells.view(nb, i)
         del raw["index"]
         limits = t.limits
-        return reads.cell(raw, i, outputs, limits.max_output_chars, limits.max_read_chars)
+        cursor = rooms.cursor(api_path)
+        return reads.cell(raw, i, outputs, limits.max_output_chars, limits.max_read_chars, cursor)
 
     @tool(OVERWRITES)
     async def cell_update(

@@ -83,24 +83,55 @@ def register(tool: Register, t: Toolbox) -> None:
         type and size (cell_get returns images as image content). outputs="full" returns
         cells exactly as nbformat has them. A long notebook comes in pages: next_start says
         where the next page starts."""
-        nb = await t.rooms.notebook(t.notebook_path(path))
-        return reads.notebook(cells.read(nb), start, limit, outputs, t.limits.max_read_chars)
+        api_path = t.notebook_path(path)
+        nb = await t.rooms.notebook(api_path)
+        page = reads.notebook(cells.read(nb), start, limit, outputs, t.limits.max_read_chars)
+        return {**page, "cursor": t.rooms.cursor(api_path)}
 
     @tool(READS)
     async def notebook_watch(
         path: Path,
-        timeout: Annotated[float, Field(description="Seconds to wait, 1 to 300.")] = 30,
+        timeout: Annotated[
+            float, Field(ge=0, le=300, description="Seconds to wait (at least 1 is waited).")
+        ] = 30,
     ) -> dict[str, Any]:
         """Wait until someone changes the notebook (cells or metadata), or until the timeout.
 
-        Returns {changed: true, cell_count} on the first change after the call, otherwise
-        {changed: false}. Use it to react to a person's edits instead of polling."""
+        Returns {changed: true, cell_count, changes, cursor} on the first change after the
+        call (changes as notebook_changes gives them), otherwise {changed: false, cursor}.
+        Use it to react to a person's edits instead of polling."""
         api_path = t.notebook_path(path)
         room_id = t.rooms.room_id(api_path)
         async with t.rooms.in_use(room_id):
             await t.rooms.notebook(api_path)
-            seconds = min(max(float(timeout), 1.0), 300.0)
-            return await cells.watch(lambda: t.rooms.current(room_id), seconds)
+            since = t.rooms.cursor(api_path)
+            seconds = max(float(timeout), 1.0)
+            woke = await cells.watch(lambda: t.rooms.current(room_id), seconds)
+            await t.rooms.current(room_id)  # the room now, if it was opened again meanwhile
+            try:
+                changes = t.rooms.changes(api_path, since)
+            except NotebookError:  # re-created while watched: its whole feed is new
+                changes = t.rooms.changes(api_path, None)
+            if woke["changed"]:
+                woke["changes"] = changes
+            return {**woke, "cursor": t.rooms.cursor(api_path)}
+
+    @tool(READS)
+    async def notebook_changes(
+        path: Path,
+        since: Annotated[
+            str, Field(description="The cursor of an earlier read, watch or notebook_changes.")
+        ],
+    ) -> dict[str, Any]:
+        """What changed in the notebook since `since`, and who did it: {cursor, changes:
+        [{kind, cell_id, index, by}]}. kind is added, deleted, moved, source, outputs, type,
+        metadata or notebook_metadata; by names the person ({name, display_name, is_mcp:
+        false}) or this server's tools (is_mcp: true), or is null when unknown. Pass the
+        returned cursor next time."""
+        api_path = t.notebook_path(path)
+        await t.rooms.notebook(api_path)
+        changes = t.rooms.changes(api_path, since)
+        return {"cursor": t.rooms.cursor(api_path), "changes": changes}
 
     @tool(OVERWRITES)
     async def notebook_clear_outputs(path: Path) -> dict[str, Any]:
