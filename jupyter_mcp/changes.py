@@ -89,6 +89,11 @@ class ChangeLog:
             merged.append(dict(entry))
         return merged
 
+    def record(self, entry: dict[str, Any], by: dict[str, Any] | None) -> None:
+        """An event the document does not show by itself, such as edits lost to a file."""
+        self._seq += 1
+        self._entries.append((self._seq, {"cell_id": None, "index": None, **entry, "by": by}))
+
     def _on_cells(self, events: list[Any]) -> None:
         # Structural events first: the paths of the others are positions after them.
         structural = [e for e in events if isinstance(e, ArrayEvent) and not e.path]

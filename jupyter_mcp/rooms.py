@@ -404,6 +404,10 @@ class Rooms:
             kept,
         )
         self._unsaved.tell(room_id, describe(path, lost, kept))
+        room_log = self._logs.get(room_id, (None, None))[1]
+        if room_log is not None:
+            replaced = {"kind": "file_replaced", "lost": [e.what for e in lost], "kept_in": kept}
+            room_log.record(replaced, SERVER_AUTHOR)
 
     async def close(self, room_id: str) -> None:
         """Save the room's document and delete the room, unless a client is connected."""

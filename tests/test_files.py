@@ -108,7 +108,7 @@ async def test_edits_lost_to_a_file_replaced_on_disk_are_reported_and_kept(
     server: Server, mcp: Client
 ) -> None:
     path = write_notebook(server.root, ["original"])
-    await call(mcp, "notebook_get", path=path)
+    cursor = (await call(mcp, "notebook_get", path=path))["cursor"]
     updated = await call(mcp, "cell_update", path=path, index=0, source="agent's version")
     inserted = await call(mcp, "cell_insert", path=path, source="agent's new cell")
     write_notebook(server.root, ["from git checkout"], path)  # before the 1 s autosave
@@ -126,6 +126,10 @@ async def test_edits_lost_to_a_file_replaced_on_disk_are_reported_and_kept(
         updated["cell_id"]: "agent's version",
         inserted["cell_id"]: "agent's new cell",
     }
+    # The change feed says it too.
+    feed = (await call(mcp, "notebook_changes", path=path, since=cursor))["changes"]
+    [replaced] = [c for c in feed if c["kind"] == "file_replaced"]
+    assert replaced["kept_in"] == kept and len(replaced["lost"]) == 2
     # Said once; the notebook is the file's content, and the file is untouched by the room.
     assert (await call(mcp, "cell_get", path=path, index=0))["source"] == "from git checkout"
     await asyncio.sleep(1.5)
