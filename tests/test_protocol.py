@@ -1,6 +1,7 @@
 """The MCP protocol surface: ping, the documented tool set, both protocol eras, and a client
 of one FastMCP generation against a server of the other."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -109,3 +110,15 @@ async def test_a_2026_client_falls_back_to_the_handshake_on_a_fastmcp_3_server(
             assert {tool.name for tool in await client.list_tools()} == DOCUMENTED_TOOLS
             await call(client, "cell_insert", path=path, source="y = 2")
             assert (await call(client, "cell_get", path=path, index=1))["source"] == "y = 2"
+
+
+async def test_schemas_say_what_the_tools_take_and_return(mcp: Client) -> None:
+    tools = {tool.name: wire(tool) for tool in await mcp.list_tools()}
+    assert [name for name, tool in tools.items() if "outputSchema" not in tool] == []
+    update = tools["cell_update"]["inputSchema"]["properties"]
+    assert "enum" in json.dumps(update["cell_type"]) and "markdown" in json.dumps(update)
+    watch = tools["notebook_watch"]["inputSchema"]["properties"]["timeout"]
+    assert watch["maximum"] == 300
+    run = tools["cell_execute"]["outputSchema"]
+    assert {"execution_id", "status"} <= set(run["required"])
+    assert "version" in tools["cell_get"]["outputSchema"]["required"]

@@ -52,12 +52,16 @@ def create_server(
     if tasks is not None:
         mcp.add_extension(tasks)
 
-    def tool(annotations: ToolAnnotations) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def tool(
+        annotations: ToolAnnotations, output_schema: dict[str, Any] | None = None
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def add(function: Callable[..., Any]) -> Callable[..., Any]:
             name = function.__name__
             if name in disabled:
                 return function
             options: dict[str, Any] = {"annotations": annotations}
+            if output_schema is not None:
+                options["output_schema"] = output_schema
             if tasks is not None and name in TASK_TOOLS:
                 options["task"] = True  # a task when the client asks for one, else a plain call
             return mcp.tool(**options)(function)

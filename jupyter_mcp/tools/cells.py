@@ -9,6 +9,8 @@ from pydantic import Field
 from .. import cells, reads
 from ..errors import NotebookError
 from .common import (
+    CELL_SCHEMA,
+    INSERT_SCHEMA,
     OVERWRITES,
     READS,
     RUNS_CODE,
@@ -29,7 +31,7 @@ from .execution import launch
 def register(tool: Register, t: Toolbox) -> None:
     rooms = t.rooms
 
-    @tool(READS)
+    @tool(READS, CELL_SCHEMA)
     async def cell_get(
         path: Path, index: Index = None, cell_id: CellId = None, outputs: OutputsMode = "summary"
     ) -> ToolResult:
@@ -100,7 +102,8 @@ def register(tool: Register, t: Toolbox) -> None:
             return {"index": i, "cell_id": ycell["id"], "replacements": count,
                     "version": cells.version(nb, i)}  # fmt: skip
 
-    @tool(RUNS_CODE)  # with execute=true it runs the cell: approved like cell_execute
+    # With execute=true it runs the cell: approved like cell_execute.
+    @tool(RUNS_CODE, INSERT_SCHEMA)
     async def cell_insert(
         ctx: Context,
         path: Path,

@@ -54,8 +54,63 @@ STOPS = ToolAnnotations(
     readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
 )
 
-# tool(annotations) registers the decorated function as a tool, unless it is disabled.
-Register = Callable[[ToolAnnotations], Callable[[Callable[..., Any]], Callable[..., Any]]]
+# tool(annotations, output_schema=None) registers the decorated function as a tool, unless it
+# is disabled; tools that build their own result (with image content) declare its schema.
+Register = Callable[..., Callable[[Callable[..., Any]], Callable[..., Any]]]
+
+
+def _object(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+_INT_OR_NULL = {"type": ["integer", "null"]}
+_OUTPUTS = {"type": "array", "items": {"type": "object"}}
+_RUN_CELL = _object(
+    ["cell_id"],
+    index=_INT_OR_NULL,
+    cell_id={"type": "string"},
+    status={"type": "string"},
+    execution_count=_INT_OR_NULL,
+    outputs=_OUTPUTS,
+    error={"type": "object"},
+    note={"type": "string"},
+)
+# What cell_execute, notebook_execute and execution_wait return: a run's result, the answer of
+# wait=false, or (execution_wait) a run still going.
+RUN_SCHEMA = _object(
+    ["execution_id", "status"],
+    execution_id={"type": "string"},
+    status={"type": "string", "description": "ok, error, timeout, died, skipped, queued, running"},
+    index=_INT_OR_NULL,
+    cell_id={"type": "string"},
+    execution_count=_INT_OR_NULL,
+    outputs=_OUTPUTS,
+    outputs_so_far=_OUTPUTS,
+    elapsed={"type": "number"},
+    cells={"type": "array", "items": _RUN_CELL},
+    error={"type": "object"},
+    note={"type": "string"},
+    cell_count={"type": "integer"},
+)
+CELL_SCHEMA = _object(
+    ["index", "id", "cell_type", "source", "version", "cursor"],
+    index={"type": "integer"},
+    id={"type": "string"},
+    cell_type={"type": "string", "enum": ["code", "markdown", "raw"]},
+    source={"type": "string"},
+    metadata={"type": "object"},
+    version={"type": "string"},
+    outputs=_OUTPUTS,
+    output_count={"type": "integer"},
+    execution_count=_INT_OR_NULL,
+    cursor={"type": "string"},
+    note={"type": "string"},
+)
+# cell_insert: the new cell, or with execute=true the result of running it.
+INSERT_SCHEMA = _object(
+    ["cell_id", "cell_count"],
+    **{**RUN_SCHEMA["properties"], "version": {"type": "string"}},
+)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,18 @@ from .. import cells
 from ..errors import NotebookError
 from ..results import run_progress, run_result, run_row, run_started
 from ..runs import Run
-from .common import READS, RUNS_CODE, CellId, Index, Path, Register, Timeout, Toolbox, Wait
+from .common import (
+    READS,
+    RUN_SCHEMA,
+    RUNS_CODE,
+    CellId,
+    Index,
+    Path,
+    Register,
+    Timeout,
+    Toolbox,
+    Wait,
+)
 
 
 async def result(t: Toolbox, run: Run) -> ToolResult:
@@ -52,7 +63,7 @@ async def launch(
 def register(tool: Register, t: Toolbox) -> None:
     rooms, runs = t.rooms, t.runs
 
-    @tool(RUNS_CODE)
+    @tool(RUNS_CODE, RUN_SCHEMA)
     async def cell_execute(
         ctx: Context,
         path: Path,
@@ -83,7 +94,7 @@ def register(tool: Register, t: Toolbox) -> None:
         to_run = [(cell["index"], cell["id"])]
         return await launch(t, ctx, "cell", api_path, nb, to_run, seconds, wait)
 
-    @tool(RUNS_CODE)
+    @tool(RUNS_CODE, RUN_SCHEMA)
     async def notebook_execute(
         ctx: Context, path: Path, timeout: Timeout = None, wait: Wait = True
     ) -> ToolResult:
@@ -100,7 +111,7 @@ def register(tool: Register, t: Toolbox) -> None:
         nb = await rooms.notebook(api_path)
         return await launch(t, ctx, "notebook", api_path, nb, cells.code_cells(nb), seconds, wait)
 
-    @tool(READS)
+    @tool(READS, RUN_SCHEMA)
     async def execution_wait(
         execution_id: Annotated[
             str, Field(description="The execution_id from cell_execute or notebook_execute.")
