@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from fastmcp import Client
 
-from .conftest import call, client_for
+from .conftest import call, client_for, eventually
 from .servers import Server, running_server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -120,3 +120,33 @@ async def test_agent_sees_the_person_and_they_share_one_kernel(
 async def mcp_lab(lab: Server) -> AsyncIterator[Client]:
     async with client_for(lab) as client:
         yield client
+
+
+async def test_person_sees_a_moved_cell_and_cleared_outputs(
+    lab: Server, browser: Any, tmp_path: Path
+) -> None:
+    page = await open_notebook(browser, lab, "moved.ipynb", ["first = 1", "print('kept output')"])
+    try:
+        async with client_for(lab) as mcp:
+            await call(mcp, "cell_execute", path="moved.ipynb", index=1)
+            await page.wait_for_selector(".jp-OutputArea-output >> text=kept output")
+            await call(mcp, "cell_move", path="moved.ipynb", index=1, to=0)
+
+            async def sources() -> list[str]:
+                editors = page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor")
+                return [text.strip() for text in await editors.all_inner_texts()]
+
+            async def moved() -> bool:
+                return await sources() == ["print('kept output')", "first = 1"]
+
+            await eventually(moved, timeout=20)
+            # The moved cell keeps its output, shown under it in its new place.
+            first = page.locator(".jp-Notebook .jp-Cell").first
+            await first.locator(".jp-OutputArea-output >> text=kept output").wait_for()
+            await page.screenshot(path=str(tmp_path / "moved.png"))
+            await call(mcp, "notebook_clear_outputs", path="moved.ipynb")
+            await page.locator(".jp-OutputArea-output >> text=kept output").wait_for(
+                state="detached", timeout=20_000
+            )
+    finally:
+        await page.close()
