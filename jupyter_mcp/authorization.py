@@ -32,6 +32,9 @@ TOOL_PERMISSIONS: dict[str, set[Permission]] = {
     "notebook_execute": WRITE | EXECUTE,
     "kernel_interrupt": EXECUTE,
     "kernel_restart": EXECUTE,
+    "kernel_execute": EXECUTE,
+    "kernelspec_list": READ,
+    "notebook_set_kernel": WRITE | EXECUTE,
     "execution_wait": READ,
     "execution_list": READ,
 }

@@ -247,6 +247,10 @@ async def _supervise(
     while True:
         done, _ = await asyncio.wait({execute}, timeout=LIFE_CHECK)
         if done:
+            if execute.cancelled():
+                # Its client's channels were closed under it (Kernels.forget): the kernel
+                # was shut down.
+                return "died", {}
             return status, execute.result()
         if not await kernels.is_same(kernel_id, incarnation):
             execute.cancel()

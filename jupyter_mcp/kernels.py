@@ -10,6 +10,8 @@ from typing import Any
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import ensure_async
+from jupyter_ydoc import YNotebook
+from pycrdt import Map
 
 from .errors import NotebookError
 
@@ -30,11 +32,60 @@ class Kernels:
 
     async def find(self, api_path: str) -> str | None:
         """The id of the kernel of the notebook's session, if it has one."""
+        session = await self._session(api_path)
+        return None if session is None else session["kernel"]["id"]
+
+    async def _session(self, api_path: str) -> dict[str, Any] | None:
+        """The notebook's session with a kernel, if it has one."""
         sessions = await ensure_async(self._serverapp.session_manager.list_sessions())
         for session in sessions:
             if session.get("path") == api_path and session.get("kernel"):
-                return session["kernel"]["id"]
+                return session
         return None
+
+    async def kernelspecs(self) -> dict[str, dict[str, str]]:
+        """The installed kernelspecs: {name: {display_name, language}}."""
+        specs = await ensure_async(self._serverapp.kernel_spec_manager.get_all_specs())
+        return {
+            name: {
+                "display_name": entry["spec"].get("display_name", name),
+                "language": entry["spec"].get("language", ""),
+            }
+            for name, entry in specs.items()
+        }
+
+    @property
+    def default_kernelspec(self) -> str:
+        return self._serverapp.kernel_manager.default_kernel_name
+
+    async def switch(self, api_path: str, kernelspec: str) -> str | None:
+        """Give the notebook's session a new kernel of `kernelspec` and shut the old one down,
+        as JupyterLab's kernel picker does (PATCH /api/sessions/<id> with a kernel name);
+        a session whose kernel already is one keeps it. The id of the session's kernel, or
+        None when the notebook has no session (its next run starts one)."""
+        sessions = self._serverapp.session_manager
+        async with self._session_locks[api_path]:
+            session = await self._session(api_path)
+            if session is None:
+                return None
+            old = session["kernel"]["id"]
+            if session["kernel"].get("name") == kernelspec:
+                return old
+            try:
+                new = await sessions.start_kernel_for_session(
+                    session["id"], path=session["path"], name=session["name"],
+                    type=session["type"], kernel_name=kernelspec,
+                )  # fmt: skip
+            except Exception as error:
+                raise KernelError(
+                    f"The kernel '{kernelspec}' could not be started: {error}. The notebook "
+                    "keeps its kernel; check the kernelspec (jupyter kernelspec list) and the "
+                    "server log."
+                ) from error
+            await ensure_async(sessions.update_session(session["id"], kernel_id=new))
+            await ensure_async(self._serverapp.kernel_manager.shutdown_kernel(old))
+            self.forget(old)
+            return new
 
     async def check_kernelspec(self, kernelspec: str | None) -> None:
         """Refuse a notebook whose kernel is not installed: running it in another kernel
@@ -177,7 +228,29 @@ class Kernels:
             self.forget(kernel_id)
 
     def _kernel_manager(self, kernel_id: str) -> Any:
-        try:
-            return self._serverapp.kernel_manager.get_kernel(kernel_id)
-        except KeyError:
-            raise NotebookError(f"Kernel {kernel_id} is no longer running.") from None
+        # Asked first: for a kernel that was shut down, jupyter_server's get_kernel raises
+        # a 404 HTTPError where jupyter_client's raises KeyError.
+        manager = self._serverapp.kernel_manager
+        if kernel_id not in manager:
+            raise NotebookError(f"Kernel {kernel_id} is no longer running.")
+        return manager.get_kernel(kernel_id)
+
+
+def write_kernelspec(nb: YNotebook, name: str, spec: dict[str, str]) -> None:
+    """Set the notebook's kernelspec metadata, and the language it implies, in the live
+    document, as JupyterLab does when its kernel changes. The rest of language_info is kept
+    while the language stays the same (the kernel fills it in when a client connects)."""
+    language = spec["language"]
+    meta = nb.ydoc.get("meta", type=Map)
+    with nb.ydoc.transaction():
+        metadata = meta.get("metadata")
+        if not isinstance(metadata, Map):
+            meta["metadata"] = metadata = Map()
+        info = metadata.get("language_info")
+        info = dict(info) if isinstance(info, dict) and info.get("name") == language else {}
+        metadata["kernelspec"] = {
+            "name": name,
+            "display_name": spec["display_name"],
+            "language": language,
+        }
+        metadata["language_info"] = {**info, "name": language}

@@ -17,11 +17,17 @@ IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpeg"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+# Where the rest of a text cut in a result is.
+IN_THE_CELL = "the cell in the notebook has the full output"
+NOWHERE = "it was kept nowhere: print less, or write it to a file and read the part you need"
+
+
 class Budget:
     """Characters of text left for one result."""
 
-    def __init__(self, chars: int) -> None:
+    def __init__(self, chars: int, rest: str = IN_THE_CELL) -> None:
         self.left = chars
+        self.rest = rest
 
     def cut(self, text: str) -> str:
         if len(text) <= self.left:
@@ -30,7 +36,7 @@ class Budget:
         kept, self.left = text[: self.left], 0
         return (
             f"{kept}\n[... {len(text) - len(kept):,} of {len(text):,} characters cut here; "
-            "the cell in the notebook has the full output]"
+            f"{self.rest}]"
         )
 
 
@@ -61,8 +67,8 @@ def shape_outputs(
 
 def run_result(run: Run, indices: dict[str, int], max_chars: int) -> ToolResult:
     """What a blocking call of the run returns, and execution_wait once it has ended."""
-    budget, images = Budget(max_chars), []
-    if run.kind == "cell":
+    budget, images = _budget(run, max_chars), []
+    if run.kind != "notebook":
         result = {"execution_id": run.execution_id, **_step(run.steps[0], indices, budget, images)}
     else:
         steps = [s for s in run.steps if s.execution is not None]
@@ -79,7 +85,7 @@ def run_result(run: Run, indices: dict[str, int], max_chars: int) -> ToolResult:
 
 def run_progress(run: Run, indices: dict[str, int], max_chars: int) -> ToolResult:
     """A run that has not ended: where it is, and the outputs so far."""
-    budget, images = Budget(max_chars), []
+    budget, images = _budget(run, max_chars), []
     result: dict[str, Any] = {
         "execution_id": run.execution_id,
         "status": run.status,
@@ -90,12 +96,10 @@ def run_progress(run: Run, indices: dict[str, int], max_chars: int) -> ToolResul
         done = [s for s in run.steps if s.execution is not None]
         result["cells"] = [_step(s, indices, budget, images) for s in done]
     if step is not None:
+        if step.cell_id is not None:
+            result.update(index=indices.get(step.cell_id), cell_id=step.cell_id)
         so_far = list(step.outputs.outputs) if step.outputs is not None else []
-        result.update(
-            index=indices.get(step.cell_id),
-            cell_id=step.cell_id,
-            outputs_so_far=shape_outputs(so_far, budget, images),
-        )
+        result["outputs_so_far"] = shape_outputs(so_far, budget, images)
     return _tool_result(result, images)
 
 
@@ -105,7 +109,7 @@ def run_started(run: Run, indices: dict[str, int]) -> dict[str, Any]:
     cells = [{"index": indices.get(s.cell_id, s.index), "cell_id": s.cell_id} for s in run.steps]
     if run.kind == "cell":
         result.update(cells[0])
-    else:
+    elif run.kind == "notebook":
         result["cells"] = cells
     return result
 
@@ -127,6 +131,7 @@ def run_row(run: Run, indices: dict[str, int]) -> dict[str, Any]:
                 "status": "not run" if run.done.is_set() and s.status == "pending" else s.status,
             }
             for s in run.steps
+            if s.cell_id is not None  # code run in no cell has none
         ],
     }
     if run.failure is not None:
@@ -137,14 +142,15 @@ def run_row(run: Run, indices: dict[str, int]) -> dict[str, Any]:
 def _step(step: Step, indices: dict[str, int], budget: Budget, images: list[Image]) -> dict:
     execution = step.execution
     assert execution is not None
-    shaped: dict[str, Any] = {
-        # None when the cell is no longer in the notebook.
-        "index": indices.get(step.cell_id),
-        "cell_id": step.cell_id,
-        "status": execution.status,
-        "execution_count": execution.execution_count,
-        "outputs": shape_outputs(execution.outputs, budget, images),
-    }
+    shaped: dict[str, Any] = {}
+    if step.cell_id is not None:
+        # index is None when the cell is no longer in the notebook.
+        shaped.update(index=indices.get(step.cell_id), cell_id=step.cell_id)
+    shaped.update(
+        status=execution.status,
+        execution_count=execution.execution_count,
+        outputs=shape_outputs(execution.outputs, budget, images),
+    )
     if step.note is not None:
         shaped["note"] = step.note
     if execution.error is not None:
@@ -153,6 +159,10 @@ def _step(step: Step, indices: dict[str, int], budget: Budget, images: list[Imag
             error["traceback"] = _ANSI.sub("", "\n".join(error["traceback"]))[-4000:]
         shaped["error"] = error
     return shaped
+
+
+def _budget(run: Run, max_chars: int) -> Budget:
+    return Budget(max_chars, NOWHERE if run.kind == "code" else IN_THE_CELL)
 
 
 def _tool_result(result: dict[str, Any], images: list[Image]) -> ToolResult:

@@ -19,13 +19,15 @@ FAILURES = ("error", "timeout", "died")
 
 @dataclass
 class Step:
-    """One cell of a run: `outputs` once it was sent to the kernel, `execution` once done."""
+    """One cell of a run, or the code of a run in no cell: `outputs` once it was sent to the
+    kernel, `execution` once done."""
 
-    cell_id: str
-    index: int  # where the cell was when the run was asked for
+    cell_id: str | None  # None for code run in no cell, which writes nothing to the notebook
+    index: int | None  # where the cell was when the run was asked for
     outputs: CellOutputs | None = None
     execution: Execution | None = None
     note: str | None = None  # why it did not run
+    code: str | None = None  # the code of a run in no cell
 
     @property
     def status(self) -> str:
@@ -37,7 +39,7 @@ class Step:
 @dataclass
 class Run:
     execution_id: str
-    kind: str  # "cell" or "notebook"
+    kind: str  # "cell", "notebook", or "code" (run in the notebook's kernel, in no cell)
     room_id: str
     path: str  # the notebook's path, followed through renames
     timeout: float
@@ -104,8 +106,22 @@ class Runs:
         timeout: float,
     ) -> Run:
         """Start running `cells` ([(index, cell_id)], in order) of the notebook in its kernel."""
-        self._prune()
         steps = [Step(cell_id, index) for index, cell_id in cells]
+        return self._start(kind, room_id, path, steps, kernelspec, timeout)
+
+    def start_code(
+        self, code: str, *, room_id: str, path: str, kernelspec: str | None, timeout: float
+    ) -> Run:
+        """Start running `code` in the notebook's kernel, queued like any run, as no cell:
+        nothing is written to the notebook."""
+        steps = [Step(None, None, code=code)]
+        return self._start("code", room_id, path, steps, kernelspec, timeout)
+
+    def _start(
+        self, kind: str, room_id: str, path: str, steps: list[Step], kernelspec: str | None,
+        timeout: float,
+    ) -> Run:  # fmt: skip
+        self._prune()
         run = Run(uuid.uuid4().hex[:16], kind, room_id, path, timeout, steps)
         self._runs[run.execution_id] = run
         task = asyncio.create_task(self._run(run, kernelspec))
@@ -156,7 +172,7 @@ class Runs:
             async with self._rooms.in_use(run.room_id):
                 kernel_id: str | None = None
                 for step in run.steps:
-                    code = await self._code(run, step)
+                    code = step.code if step.cell_id is None else await self._code(run, step)
                     if code is None:
                         continue
                     # Started at the first cell that runs: blank or deleted cells need none.

@@ -59,7 +59,7 @@ def imported_modules(*, optional: bool = False) -> set[str]:
         for child in rest:
             visit(child, guarded)
 
-    for source in PACKAGE.glob("*.py"):
+    for source in PACKAGE.rglob("*.py"):
         visit(ast.parse(source.read_text()), False)
     local = sys.stdlib_module_names | {"jupyter_mcp"}
     return {n for n in names[optional] if n.split(".")[0] not in local}

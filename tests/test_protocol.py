@@ -40,6 +40,9 @@ DOCUMENTED_TOOLS = {
     "notebook_clear_outputs",
     "notebook_search",
     "notebook_changes",
+    "kernel_execute",
+    "kernelspec_list",
+    "notebook_set_kernel",
 }
 
 
@@ -68,15 +71,17 @@ async def test_tools_declare_what_they_do_for_approval(mcp: Client) -> None:
     assert read_only == {
         "notebook_list", "notebook_get", "notebook_watch", "notebook_list_users", "cell_get",
         "room_list", "execution_wait", "execution_list", "notebook_search",
-        "notebook_changes",
+        "notebook_changes", "kernelspec_list",
     }  # fmt: skip
     destructive = {name for name, h in hints.items() if h.get("destructiveHint")}
     assert destructive == {
         "cell_update", "cell_delete", "kernel_restart", "cell_execute", "notebook_execute",
         "cell_edit", "cell_move", "cell_clear_outputs", "notebook_clear_outputs",
         "cell_insert",  # with execute=true it runs code
+        "kernel_execute", "notebook_set_kernel",
     }  # fmt: skip
     assert hints["cell_execute"]["openWorldHint"] is True
+    assert hints["kernel_execute"]["openWorldHint"] is True
     assert hints["cell_insert"]["openWorldHint"] is True
     assert hints["notebook_create"]["destructiveHint"] is False
 

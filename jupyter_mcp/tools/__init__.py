@@ -22,7 +22,7 @@ GROUPS = (notebooks, cells, execution, kernels, rooms)
 
 # Tools that MCP clients may run as tasks (the 2026-07-28 tasks extension), where the
 # fastmcp-tasks package is installed.
-TASK_TOOLS = {"cell_execute", "notebook_execute"}
+TASK_TOOLS = {"cell_execute", "notebook_execute", "kernel_execute"}
 
 INSTRUCTIONS = """\
 Tools for the Jupyter notebooks of this server. They act on the same live documents that

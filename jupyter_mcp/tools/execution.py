@@ -114,7 +114,8 @@ def register(tool: Register, t: Toolbox) -> None:
     @tool(READS, RUN_SCHEMA)
     async def execution_wait(
         execution_id: Annotated[
-            str, Field(description="The execution_id from cell_execute or notebook_execute.")
+            str,
+            Field(description="The execution_id of a cell, notebook or kernel_execute run."),
         ],
         timeout: Annotated[float, Field(description="Seconds to wait, 0 to 300.")] = 30,
     ) -> ToolResult:
