@@ -12,6 +12,7 @@ from uuid import uuid4
 from jupyter_ydoc import YNotebook
 from pycrdt import Map, Text
 
+from . import changes
 from .errors import NotebookError
 
 CELL_TYPES = ("code", "markdown", "raw")
@@ -23,13 +24,12 @@ def locate(nb: YNotebook, index: int | None, cell_id: str | None) -> int:
         raise NotebookError("Name the cell by exactly one of 'index' or 'cell_id'.")
     count = len(nb.ycells)
     if cell_id is not None:
-        with nb.ydoc.transaction():  # one transaction for the scan, not one per cell
-            for i, ycell in enumerate(nb.ycells):
-                if ycell.get("id") == cell_id:
-                    return i
-        raise NotebookError(
-            f"No cell has id '{cell_id}'; notebook_get lists the cells with their ids."
-        )
+        i = position(nb, cell_id)
+        if i is None:
+            raise NotebookError(
+                f"No cell has id '{cell_id}'; notebook_get lists the cells with their ids."
+            )
+        return i
     assert index is not None
     if not 0 <= index < count:
         raise NotebookError(
@@ -37,6 +37,21 @@ def locate(nb: YNotebook, index: int | None, cell_id: str | None) -> int:
             f"(indices 0 to {count - 1})."
         )
     return index
+
+
+def position(nb: YNotebook, cell_id: str) -> int | None:
+    """Where the cell with id `cell_id` is, or None. The document's change log knows the
+    order of the ids; a scan of the cells, about 50 µs each, is the fallback."""
+    ids = changes.cell_ids(nb)
+    with nb.ydoc.transaction():  # one transaction for the whole lookup, not one per cell
+        if ids is not None and cell_id in ids:
+            i = ids.index(cell_id)
+            if i < len(nb.ycells) and nb.ycells[i].get("id") == cell_id:
+                return i
+        for i, ycell in enumerate(nb.ycells):
+            if ycell.get("id") == cell_id:
+                return i
+    return None
 
 
 def code_cells(nb: YNotebook) -> list[tuple[int, str]]:

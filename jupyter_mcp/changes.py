@@ -8,7 +8,9 @@ transaction's origin for this server's own tools. A Yjs deletion carries no auth
 credited to the only person connected when there is one, else left unknown.
 """
 
+import json
 import secrets
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +32,18 @@ CELL_KEYS = {
 }
 
 
+# The log observing each live document, whose list of cell ids finds a cell by id without a
+# scan of the document (which costs about 50 µs a cell).
+_LOGS: "weakref.WeakKeyDictionary[YNotebook, ChangeLog]" = weakref.WeakKeyDictionary()
+
+
+def cell_ids(nb: YNotebook) -> list[str] | None:
+    """The ids of the document's cells in order, as its change log follows them; None when
+    no log observes it."""
+    log = _LOGS.get(nb)
+    return None if log is None else log.ids
+
+
 class ChangeLog:
     """The changes of one room's document since MCP first used it."""
 
@@ -42,9 +56,11 @@ class ChangeLog:
         self._who = who
         self._pending: list[dict[str, Any]] = []
         self._mcp = False
-        with nb.ydoc.transaction():
-            self._ids = [str(cell.get("id")) for cell in nb.ycells]
+        # Serialised on pycrdt's Rust side: ten times faster than reading each cell's id.
+        self._ids = [str(cell.get("id")) for cell in json.loads(str(nb.ycells))]
         meta = nb.ydoc.get("meta", type=Map)
+        self._nb = nb
+        _LOGS[nb] = self
         self._subscriptions = [
             (nb.ycells, nb.ycells.observe_deep(self._on_cells)),
             (meta, meta.observe_deep(self._on_meta)),
@@ -54,6 +70,12 @@ class ChangeLog:
     def close(self) -> None:
         for target, subscription in self._subscriptions:
             target.unobserve(subscription)
+        if _LOGS.get(self._nb) is self:
+            del _LOGS[self._nb]
+
+    @property
+    def ids(self) -> list[str]:
+        return self._ids
 
     @property
     def cursor(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from nbformat.v4 import output_from_msg
 from pycrdt import Array, Map, Text
 
+from . import cells
 from .changes import MCP_ORIGIN
 from .kernels import Kernels
 from .rooms import Rooms
@@ -112,11 +113,11 @@ class CellOutputs:
         if live is None:
             return None  # the file is gone: the result still carries the outputs
         nb = live[1]
-        with nb.ydoc.transaction(origin=MCP_ORIGIN):
-            for ycell in nb.ycells:
-                if ycell.get("id") == self.cell_id:
-                    return ycell if ycell.get("cell_type") == "code" else None
-        return None  # deleted meanwhile
+        i = cells.position(nb, self.cell_id)
+        if i is None:
+            return None  # deleted meanwhile
+        ycell = nb.ycells[i]
+        return ycell if ycell.get("cell_type") == "code" else None
 
     async def _youtputs(self) -> Array | None:
         ycell = await self._ycell()

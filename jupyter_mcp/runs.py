@@ -200,7 +200,8 @@ class Runs:
         if live is None:
             raise NotebookError(f"The notebook '{run.path}' was deleted during the execution.")
         run.path, nb = live
-        ycell = next((c for c in nb.ycells if c.get("id") == step.cell_id), None)
+        i = cells.position(nb, step.cell_id)
+        ycell = None if i is None else nb.ycells[i]
         if ycell is None or ycell.get("cell_type") != "code":
             step.note = "deleted before it ran" if ycell is None else "no longer a code cell"
         elif not str(ycell["source"]).strip():
