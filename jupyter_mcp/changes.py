@@ -22,6 +22,7 @@ from .errors import NotebookError
 
 MCP_ORIGIN = "jupyter-mcp"  # the origin of every transaction this server's tools make
 MOST_KEPT = 10_000  # entries per notebook; an older cursor cannot be answered
+REPEAT_KEYS = ("kind", "cell_id", "by")  # a change equal in these to the latest repeats it
 CELL_KEYS = {
     "source": "source",
     "outputs": "outputs",
@@ -53,6 +54,7 @@ class ChangeLog:
         self._token = secrets.token_hex(4)
         self._entries: deque[tuple[int, dict[str, Any]]] = deque(maxlen=MOST_KEPT)
         self._seq = 0
+        self._forgotten = 0  # the last sequence number pushed out of the entries
         self._who = who
         self._pending: list[dict[str, Any]] = []
         self._mcp = False
@@ -86,7 +88,7 @@ class ChangeLog:
         return f"{self._token}-0"
 
     def since(self, cursor: str) -> list[dict[str, Any]]:
-        """The changes after `cursor`, consecutive repeats (typing) merged."""
+        """The changes after `cursor`."""
         token, _, seq = cursor.partition("-")
         if token != self._token or not seq.isdigit() or int(seq) > self._seq:
             raise NotebookError(
@@ -95,26 +97,26 @@ class ChangeLog:
                 "again (notebook_get) for a new cursor."
             )
         after = int(seq)
-        if self._entries and after < self._entries[0][0] - 1:
+        if after < self._forgotten:
             raise NotebookError(
                 f"Too many changes since this cursor (more than {MOST_KEPT:,} are not kept). "
                 "Read the notebook again (notebook_get) for a new cursor."
             )
-        merged: list[dict[str, Any]] = []
-        for n, entry in self._entries:
-            if n <= after:
-                continue
-            last = merged[-1] if merged else None
-            if last is not None and all(last[k] == entry[k] for k in ("kind", "cell_id", "by")):
-                last["index"] = entry["index"]
-                continue
-            merged.append(dict(entry))
-        return merged
+        return [dict(entry) for n, entry in self._entries if n > after]
+
+    def _add(self, entry: dict[str, Any]) -> None:
+        """Keep a change; one that repeats the latest (typing, a run's outputs) replaces it,
+        so that a stream of them costs one entry, under the new sequence number."""
+        self._seq += 1
+        if self._entries and all(self._entries[-1][1][k] == entry[k] for k in REPEAT_KEYS):
+            self._entries.pop()
+        if len(self._entries) == MOST_KEPT:
+            self._forgotten = self._entries[0][0]
+        self._entries.append((self._seq, entry))
 
     def record(self, entry: dict[str, Any], by: dict[str, Any] | None) -> None:
         """An event the document does not show by itself, such as edits lost to a file."""
-        self._seq += 1
-        self._entries.append((self._seq, {"cell_id": None, "index": None, **entry, "by": by}))
+        self._add({"cell_id": None, "index": None, **entry, "by": by})
 
     def _on_cells(self, events: list[Any]) -> None:
         # Structural events first: the paths of the others are positions after them.
@@ -169,8 +171,7 @@ class ChangeLog:
             return
         by = self._who(_advanced(event.before_state, event.after_state), self._mcp)
         for entry in self._pending:
-            self._seq += 1
-            self._entries.append((self._seq, {**entry, "by": by}))
+            self._add({**entry, "by": by})
         self._pending = []
         self._mcp = False
 

@@ -84,16 +84,17 @@ def cell(
     result = {"index": index, **raw, "version": cell_version(raw)}
     images: list[Image] = []
     if outputs == "none":
-        result["output_count"] = len(raw.get("outputs", []))
-        result.pop("outputs", None)
+        result = _without_outputs(result)
     elif "outputs" in raw:
         budget = Budget(max_chars if outputs == "full" else max_output_chars)
         result["outputs"] = shape_outputs(raw["outputs"], budget, images)
         _name_binary(result["outputs"])
-    if len(json.dumps(result, ensure_ascii=False)) > max_chars:
-        result = _cut_to(result, max_chars)
     result["cursor"] = cursor
-    content: list[Any] = [TextContent(type="text", text=json.dumps(result, ensure_ascii=False))]
+    text = json.dumps(result, ensure_ascii=False)
+    if len(text) > max_chars:
+        result = _cut_to(result, max_chars)
+        text = json.dumps(result, ensure_ascii=False)
+    content: list[Any] = [TextContent(type="text", text=text)]
     content += [image.to_image_content() for image in images]
     return ToolResult(content=content, structured_content=result)
 
@@ -105,9 +106,7 @@ def _shape(raw: dict[str, Any], index: int, outputs: Outputs) -> dict[str, Any]:
     if "outputs" not in raw:
         return shaped
     if outputs == "none":
-        shaped["output_count"] = len(raw["outputs"])
-        del shaped["outputs"]
-        return shaped
+        return _without_outputs(shaped)
     budget = Budget(SUMMARY_CELL_CHARS)
     shaped["outputs"] = [_summary(output, budget, raw.get("id")) for output in raw["outputs"]]
     return shaped
@@ -167,11 +166,15 @@ def _text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
 
 
+def _without_outputs(cell: dict[str, Any]) -> dict[str, Any]:
+    """The cell with its outputs left out and counted."""
+    kept = {k: v for k, v in cell.items() if k != "outputs"}
+    return {**kept, "output_count": len(cell.get("outputs", []))}
+
+
 def _cut_to(cell: dict[str, Any], max_chars: int) -> dict[str, Any]:
     """A cell larger than a whole read: its outputs are left out, and its source cut."""
-    cut = {k: v for k, v in cell.items() if k != "outputs"}
-    if "outputs" in cell:
-        cut["output_count"] = len(cell["outputs"])
+    cut = _without_outputs(cell) if "outputs" in cell else dict(cell)
     over = len(json.dumps(cut, ensure_ascii=False)) - max_chars
     if over > 0:
         source = cut["source"]

@@ -34,18 +34,24 @@ async def result(t: Toolbox, run: Run) -> ToolResult:
     return run_result(run, await t.runs.locate(run), t.limits.max_output_chars)
 
 
+async def runnable_kernelspec(t: Toolbox, api_path: str, nb: YNotebook) -> str | None:
+    """The notebook's kernelspec name for a run. A missing or empty one means the default
+    kernel, as for JupyterLab; an uninstalled one is refused now, before anything runs,
+    when there is no kernel yet."""
+    kernelspec = cells.metadata(nb).get("kernelspec", {}).get("name") or None
+    if await t.kernels.find(api_path) is None:
+        await t.kernels.check_kernelspec(kernelspec)
+    return kernelspec
+
+
 async def launch(
     t: Toolbox, ctx: Context, kind: str, api_path: str, nb: YNotebook,
     cells_to_run: list[tuple[int, str]], timeout: float, wait: bool,
 ) -> ToolResult:  # fmt: skip
     """Start a run of `cells_to_run` in the notebook's kernel; with `wait`, wait for it,
     reporting progress every second (a caller that goes away leaves the run going)."""
-    kernels, runs = t.kernels, t.runs
-    # A missing or empty kernelspec name means the default kernel, as for JupyterLab. An
-    # uninstalled one is refused now, before anything runs, when there is no kernel yet.
-    kernelspec = cells.metadata(nb).get("kernelspec", {}).get("name") or None
-    if await kernels.find(api_path) is None:
-        await kernels.check_kernelspec(kernelspec)
+    runs = t.runs
+    kernelspec = await runnable_kernelspec(t, api_path, nb)
     run = runs.start(
         kind, room_id=t.rooms.room_id(api_path), path=api_path, cells=cells_to_run,
         kernelspec=kernelspec, timeout=timeout,

@@ -7,7 +7,6 @@ from fastmcp import Context
 from fastmcp.tools import ToolResult
 from pydantic import Field
 
-from .. import cells
 from ..errors import NotebookError
 from ..kernels import write_kernelspec
 from ..results import run_started
@@ -23,7 +22,7 @@ from .common import (
     Toolbox,
     Wait,
 )
-from .execution import result
+from .execution import result, runnable_kernelspec
 
 
 def register(tool: Register, t: Toolbox) -> None:
@@ -71,12 +70,7 @@ def register(tool: Register, t: Toolbox) -> None:
         if not code.strip():
             raise NotebookError("code is blank: there is nothing to run.")
         t.check_source(code)
-        nb = await t.rooms.notebook(api_path)
-        # As for a cell: a missing kernelspec name means the default kernel; an uninstalled
-        # one is refused before anything runs, when there is no kernel yet.
-        kernelspec = cells.metadata(nb).get("kernelspec", {}).get("name") or None
-        if await t.kernels.find(api_path) is None:
-            await t.kernels.check_kernelspec(kernelspec)
+        kernelspec = await runnable_kernelspec(t, api_path, await t.rooms.notebook(api_path))
         run = t.runs.start_code(
             code, room_id=t.rooms.room_id(api_path), path=api_path, kernelspec=kernelspec,
             timeout=seconds,

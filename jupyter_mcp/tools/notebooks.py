@@ -138,9 +138,8 @@ def register(tool: Register, t: Toolbox) -> None:
         """Clear every code cell's outputs and execution count, as JupyterLab's "Clear All
         Outputs" does. Returns {path, cleared: number of cells that had any}."""
         api_path = t.notebook_path(path)
-        async with t.rooms.editing(api_path) as nb:
-            with nb.ydoc.transaction():
-                cleared = sum(cells.clear_outputs(nb, i) for i in range(len(nb.ycells)))
+        async with t.rooms.editing(api_path) as nb:  # one transaction for every cell
+            cleared = sum(cells.clear_outputs(nb, i) for i in range(len(nb.ycells)))
         return {"path": api_path, "cleared": cleared}
 
     @tool(READS)
