@@ -17,7 +17,11 @@ from jupyter_server.utils import ensure_async
 from jupyter_server_ydoc.app import YDocExtension
 from jupyter_server_ydoc.loaders import FileLoader
 from jupyter_server_ydoc.rooms import DocumentRoom
-from jupyter_server_ydoc.utils import JUPYTER_COLLABORATION_EVENTS_URI, OutOfBandChanges
+from jupyter_server_ydoc.utils import (
+    JUPYTER_COLLABORATION_AWARENESS_EVENTS_URI,
+    JUPYTER_COLLABORATION_EVENTS_URI,
+    OutOfBandChanges,
+)
 from jupyter_ydoc import YNotebook
 from tornado import web
 
@@ -61,6 +65,9 @@ class Rooms:
         events = serverapp.event_logger
         events.add_listener(
             schema_id=JUPYTER_COLLABORATION_EVENTS_URI, listener=self._on_room_event
+        )
+        events.add_listener(
+            schema_id=JUPYTER_COLLABORATION_AWARENESS_EVENTS_URI, listener=self._on_awareness_event
         )
         events.add_listener(schema_id=CONTENTS_EVENTS_URI, listener=self._on_contents_event)
 
@@ -146,11 +153,7 @@ class Rooms:
                 # whose load failed: load it under the lock the handler itself uses.
                 async with _room_lock(ydoc, room_id):
                     await room.initialize()
-            if getattr(room, "_document_load_progressively", False):
-                # A progressively loaded room is ready before all its cells are in; its
-                # load holds the room's update lock until they are.
-                async with room._update_lock:
-                    pass
+            await _settled(room)
             await self._save_deleted(room_id)
             if self._rooms.get(room_id) is room and not _stopped(room):
                 break  # else the collaboration extension deleted it meanwhile: open again
@@ -187,6 +190,7 @@ class Rooms:
         room = self._rooms.get(room_id)
         if isinstance(room, DocumentRoom) and room.ready and not _stopped(room):
             _keep(room)
+            await _settled(room)
             return _live_document(room)
         live = await self.live(room_id)
         if live is None:
@@ -319,8 +323,8 @@ class Rooms:
             room = self._rooms.get(room_id)
             if not isinstance(room, DocumentRoom) or _stopped(room):
                 self._forget(room_id)
-            elif room.clients:
-                continue
+            elif room.clients or _room_lock(self._ydoc, room_id).locked():
+                continue  # in use, or someone is joining it or loading it
             elif _path(room) is None or not await self._file_exists(room):
                 await self.close(room_id)
             elif room_id in self._in_use:
@@ -343,6 +347,30 @@ class Rooms:
                 if isinstance(room, DocumentRoom) and not room.clients:
                     if not await self._file_exists(room):
                         await self.close(room_id)
+
+    async def _on_awareness_event(self, logger: Any, schema_id: str, data: dict) -> None:
+        """When the last person leaves a room that MCP uses, the collaboration extension's
+        cleaner would delete it after its cleanup delay and cancel its pending autosave. A
+        room a run or watch needs is kept (the idle sweeper closes it later); one with
+        unsaved changes is closed by MCP after that same delay, saving it first.
+
+        The cleaner is created just before the leave is emitted, so this runs before the
+        cleaner gets past its first await, even with no cleanup delay."""
+        room_id = data.get("roomid", "")
+        room = self._rooms.get(room_id)
+        if data.get("action") != "leave" or not isinstance(room, DocumentRoom):
+            return
+        if not _cleaning(room) or self._opened.get(room_id, (None,))[0] is not room:
+            return
+        if room_id in self._in_use:
+            _keep(room)
+        elif has_unsaved_changes(room):
+            _keep(room)
+            left = time.monotonic()
+            await asyncio.sleep(self._ydoc.document_cleanup_delay)
+            idle = self._last_used.get(room_id, left) <= left and room_id not in self._in_use
+            if idle and self._rooms.get(room_id) is room:
+                await self.close(room_id)  # unless someone came back meanwhile
 
     async def _on_room_event(self, logger: Any, schema_id: str, data: dict) -> None:
         """Follow a room's saves and reloads: when the room was reloaded from a file that
@@ -518,6 +546,15 @@ async def _reload(room: DocumentRoom) -> None:
         document = _live_document(room)
         if await document.aget() != model["content"]:
             await document.aset(model["content"])
+
+
+async def _settled(room: DocumentRoom) -> None:
+    """Wait while the collaboration extension loads or reloads the room's document: it sets
+    the document cell by cell, yielding to the loop, so until then the document is half
+    there, and an edit made meanwhile would land in the middle of the load."""
+    if room._update_lock.locked():
+        async with room._update_lock:
+            pass
 
 
 def _file_loader(room: DocumentRoom) -> FileLoader:

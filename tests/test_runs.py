@@ -157,10 +157,8 @@ async def test_wait_false_then_execution_wait_collects_the_result(
     server: Server, mcp: Client, tmp_path: Path
 ) -> None:
     path, marks = long_notebook(server, tmp_path, "1 + 1")
-    start = time.monotonic()
     started = await call(mcp, "cell_execute", path=path, index=0, wait=False)
-    assert time.monotonic() - start < 2
-    assert started["status"] in ("queued", "running") and started["index"] == 0
+    assert started["status"] in ("queued", "running") and started["index"] == 0  # not waited
     execution_id = started["execution_id"]
 
     await asyncio.sleep(2)
@@ -183,13 +181,18 @@ async def test_wait_false_then_execution_wait_collects_the_result(
 
 async def test_notebook_execute_without_waiting(server: Server, mcp: Client) -> None:
     path = write_notebook(
-        server.root, ["a = 1", "import time; time.sleep(2); b = a + 1", "print(a + b)"]
+        server.root, ["a = 1", "import time; time.sleep(4); b = a + 1", "print(a + b)"]
     )
     started = await call(mcp, "notebook_execute", path=path, wait=False)
     assert [c["index"] for c in started["cells"]] == [0, 1, 2]
     execution_id = started["execution_id"]
-    partial = await call(mcp, "execution_wait", execution_id=execution_id, timeout=1)
-    assert partial["status"] == "running" and partial["index"] == 1
+
+    async def at_the_second_cell() -> dict | None:
+        partial = await call(mcp, "execution_wait", execution_id=execution_id, timeout=0.2)
+        return partial if partial["index"] == 1 else None
+
+    partial = await eventually(at_the_second_cell, timeout=30)  # the kernel starts first
+    assert partial["status"] == "running"
     assert [c["status"] for c in partial["cells"]] == ["ok"]
     final = await call(mcp, "execution_wait", execution_id=execution_id, timeout=30)
     assert final["status"] == "ok"
@@ -285,11 +288,9 @@ async def test_a_restart_through_the_rest_api_ends_the_run_as_died(
             if s["path"] == path
         ]
         async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as http:
-            restarted = time.monotonic()
             response = await http.post(f"api/kernels/{session['kernel']['id']}/restart")
             assert response.status_code == 200
-        result = await asyncio.wait_for(running, 10)
-        assert time.monotonic() - restarted < 4
+        result = await asyncio.wait_for(running, 10)  # not the cell's 60 s
         assert result["status"] == "died" and result["outputs"][0]["text"] == "begun\n"
         await eventually(lambda: ada.notebook.ycells[0].get("execution_state") == "idle")
     after = await call(mcp, "cell_execute", path=path, index=0, timeout=1)
