@@ -8,6 +8,7 @@ import re
 import threading
 import time
 
+import nbformat
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
@@ -195,6 +196,7 @@ class MCPExtension(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: object) -> None:
         self._lifespan_task = asyncio.create_task(self._run_lifespan())
         self._sweeper_task = asyncio.create_task(self._run_sweeper())
+        self._warm_up_task = asyncio.create_task(asyncio.to_thread(self._warm_up))
         await self._lifespan_ready.wait()
         # Every extension has added its handlers by now.
         self.unavailable = self._coexistence_problem()
@@ -202,6 +204,15 @@ class MCPExtension(ExtensionApp):
             self.log.error("jupyter_mcp: %s", self.unavailable)
         else:
             self.log.info("MCP server '%s' at %s", self.server_name, self.mcp_url)
+
+    def _warm_up(self) -> None:
+        """Pay at start, in a thread, what the first calls would: nbformat compiles its
+        schema validator on the first notebook read (0.1 s here), and jupyter_client reads
+        the kernel provisioners from package metadata on the first kernelspec lookup."""
+        nbformat.reads(nbformat.writes(nbformat.v4.new_notebook()), as_version=4)
+        with contextlib.suppress(Exception):  # a missing default kernel is the calls' to report
+            default = self.serverapp.kernel_manager.default_kernel_name
+            self.serverapp.kernel_spec_manager.get_kernel_spec(default)
 
     def _coexistence_problem(self) -> str | None:
         """What keeps /mcp from working on this server's live documents, if anything: another

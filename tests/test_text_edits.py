@@ -50,3 +50,39 @@ def test_edit_text_counts_positions_in_utf8_bytes() -> None:
 
 def test_edit_text_of_identical_text_changes_nothing() -> None:
     assert edited("same\n", "same\n") == ("same\n", [])
+
+
+def numbered(tag: str, count: int) -> list[str]:
+    return [f"{tag}{i:05d} = compute({i})\n" for i in range(count)]
+
+
+def test_edit_text_of_a_long_cell_changed_all_over_is_exact_and_few_edits() -> None:
+    # 20,000 lines, every other one changed, lines moved, others deleted: the patience diff
+    # keeps it near linear and the edits are merged to a bounded number, whatever the change.
+    old = numbered("a", 20000)
+    rng = random.Random(3)
+    variants = {
+        "every other line": [line if i % 2 else "b" + line for i, line in enumerate(old)],
+        "half deleted": old[1::2],
+        "a line inserted every ten": [
+            line + ("new\n" if i % 10 == 0 else "") for i, line in enumerate(old)
+        ],
+        "shuffled": rng.sample(old, len(old)),
+    }
+    for name, lines in variants.items():
+        text, deltas = edited("".join(old), "".join(lines))
+        assert text == "".join(lines), name
+        [delta] = deltas  # one transaction
+        assert sum("retain" not in op for op in delta) <= 2 * 16, name
+
+
+def test_edit_text_of_a_long_cell_keeps_the_lines_it_did_not_change() -> None:
+    old = numbered("a", 5000)
+    new = [*old[:1000], "inserted\n", *old[1000:4000], *old[4001:]]
+    text, [delta] = edited("".join(old), "".join(new))
+    assert text == "".join(new)
+    # Two edits: the inserted line and the deleted one; everything else is retained.
+    assert [op for op in delta if "retain" not in op] == [
+        {"insert": "inserted\n"},
+        {"delete": len(old[4000])},
+    ]

@@ -71,6 +71,9 @@ def create_server(
     toolbox = Toolbox(serverapp, rooms, kernels, runs, limits)
     for group in GROUPS:
         group.register(tool, toolbox)
+    # FastMCP 4 builds its session-state store on the first tool call, importing its storage
+    # backend (0.4 s here, the whole cold start of that call): build it at server start.
+    getattr(mcp, "_state_store", None)
     return mcp
 
 
