@@ -59,13 +59,18 @@ def position(nb: YNotebook, cell_id: str) -> int | None:
 
 
 def code_cells(nb: YNotebook) -> list[tuple[int, str]]:
-    """(index, id) of every code cell, without reading sources or outputs."""
-    with nb.ydoc.transaction():
-        return [(i, c["id"]) for i, c in enumerate(nb.ycells) if c.get("cell_type") == "code"]
+    """(index, id) of every code cell. Serialised on pycrdt's Rust side: reading two keys of
+    each cell from Python takes a second on 10,000 cells, all of it on the event loop."""
+    cells = json.loads(str(nb.ycells))
+    return [(i, c["id"]) for i, c in enumerate(cells) if c.get("cell_type") == "code"]
 
 
 def indices(nb: YNotebook) -> dict[str, int]:
-    """Each cell's position, by cell id."""
+    """Each cell's position, by cell id: from the order the change log follows (a run asks
+    for it with every answer), else by a scan."""
+    ids = changes.cell_ids(nb)
+    if ids is not None and len(ids) == len(nb.ycells):
+        return {cell_id: i for i, cell_id in enumerate(ids)}
     with nb.ydoc.transaction():
         return {ycell.get("id"): i for i, ycell in enumerate(nb.ycells)}
 
@@ -85,16 +90,25 @@ def metadata(nb: YNotebook) -> dict[str, Any]:
     return json.loads(str(nb.ydoc.get("meta", type=Map))).get("metadata", {})
 
 
-def read(nb: YNotebook) -> dict[str, Any]:
-    """The whole notebook as nbformat has it; cell ids are always included.
+def read(nb: YNotebook, start: int = 0, stop: int | None = None) -> dict[str, Any]:
+    """The notebook as nbformat has it, cell ids always included; with `stop`, only the
+    cells from `start` to `stop` (`first` and `cell_count` say which of how many).
 
     Serialised by pycrdt's Rust side (`str()` is JSON), about ten times faster than
-    YNotebook.get(), which converts every cell key by key.
+    YNotebook.get(), which converts every cell key by key; a page serialises only its own
+    cells, so that reading 20 cells of 10,000 costs what 20 cells cost.
     """
     with nb.ydoc.transaction():
-        cells = json.loads(str(nb.ycells))
+        count = len(nb.ycells)
+        if stop is None:
+            start, cells = 0, json.loads(str(nb.ycells))
+        else:
+            stop = min(max(stop, start), count)
+            cells = [json.loads(str(nb.ycells[i])) for i in range(start, stop)]
         meta = json.loads(str(nb.ydoc.get("meta", type=Map)))
     return {
+        "first": start,
+        "cell_count": count,
         "cells": [_nbformat_cell(cell) for cell in cells],
         "metadata": meta.get("metadata", {}),
         "nbformat": int(meta.get("nbformat", 4)),

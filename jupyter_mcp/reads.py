@@ -34,8 +34,8 @@ def notebook(
 
     With outputs "full" every cell is exactly as nbformat has it, plus its version; otherwise
     cells also carry their index, and outputs are summarised or left out."""
-    cells = nb["cells"]
-    count = len(cells)
+    cells, first = nb["cells"], nb.get("first", 0)  # a page of the notebook holds fewer
+    count = nb.get("cell_count", len(cells))
     if start < 0 or (start >= count and not (start == 0 and count == 0)):
         raise NotebookError(
             f"start {start} is out of range: the notebook has {count} cells "
@@ -54,7 +54,7 @@ def notebook(
     left = max_chars - len(json.dumps(page, ensure_ascii=False)) - PAGE_NOTE_CHARS
     shaped = []
     for i in range(start, end):
-        cell = _shape(cells[i], i, outputs)
+        cell = _shape(cells[i - first], i, outputs)
         size = len(json.dumps(cell, ensure_ascii=False)) + 2
         if shaped and size > left:
             break

@@ -85,7 +85,8 @@ def register(tool: Register, t: Toolbox) -> None:
         where the next page starts."""
         api_path = t.notebook_path(path)
         nb = await t.rooms.notebook(api_path)
-        page = reads.notebook(cells.read(nb), start, limit, outputs, t.limits.max_read_chars)
+        read = cells.read(nb) if limit is None else cells.read(nb, start, start + limit)
+        page = reads.notebook(read, start, limit, outputs, t.limits.max_read_chars)
         return {**page, "cursor": t.rooms.cursor(api_path)}
 
     @tool(READS)
