@@ -1,5 +1,8 @@
 """Benchmark: round trips of every MCP tool on a 100-cell notebook, edit-to-collaborator
-latency and concurrent-insert throughput, against a real server; compared with the targets.
+latency, concurrent inserts (throughput and tail latency), against a real server; then how
+they hold on a 10,000-cell notebook and 1,000 notebooks (scale.py), event-loop stalls
+(stalls.py), what a read costs the model (read_cost.py) and the first calls on a freshly
+started server (cold.py); each compared with its target.
 
 Each tool is timed with two clients: a lean JSON-RPC client (the server's own round trip)
 and FastMCP's Python client (which adds its own per-call cost).
@@ -9,14 +12,13 @@ and FastMCP's Python client (which adds its own per-call cost).
 
 import argparse
 import asyncio
-import os
+import contextlib
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,19 +29,19 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_mcp.client import LeanClient
 from tests.collab import Collaborator
 from tests.conftest import call, client_for, write_notebook
-from tests.servers import Server, free_port, running_server
+from tests.servers import Server, free_port
+
+from .cold import cold_rows
+from .measure import NAME_WIDTH, Figure, Row, print_figures, print_rows, timed, timed_with_cpu
+from .read_cost import read_cost_figures
+from .scale import size_rows, workspace_rows
+from .server import bench_server
+from .stalls import stall_rows
 
 READ_TARGET_MS, EDIT_TARGET_MS, COLLAB_TARGET_MS = 3.0, 5.0, 30.0
 EXECUTE_TARGET_MS, EXECUTE_OVERHEAD_TARGET_MS = 25.0, 10.0
-
-
-@dataclass
-class Row:
-    name: str
-    lean: list[float]
-    fastmcp: list[float] | None = None
-    target: float | None = None
-    server_cpu_ms: float | None = None  # server process CPU per request, lean client
+TAIL_FACTOR = 2.0  # concurrent calls: p95 at most this many times p50
+BIG_ITERATIONS = 50  # at most, for calls on a 10,000-cell notebook
 
 
 class MCP(Protocol):
@@ -56,34 +58,6 @@ class FastMCPClient:
 
     async def call(self, tool: str, **arguments: Any) -> Any:
         return await call(self.client, tool, **arguments)
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-async def timed(n: int, action: Callable[[int], Awaitable[object]]) -> list[float]:
-    samples = []
-    for i in range(n):
-        start = time.perf_counter()
-        await action(i)
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def timed_with_cpu(
-    pid: int, n: int, action: Callable[[int], Awaitable[object]]
-) -> tuple[list[float], float]:
-    before = cpu_seconds(pid)
-    samples = await timed(n, action)
-    return samples, (cpu_seconds(pid) - before) * 1000 / n
 
 
 def tool_actions(
@@ -284,36 +258,46 @@ async def concurrent_inserts(server: Server, clients: int = 8, each: int = 25) -
     return clients * each / elapsed
 
 
-async def run(server: Server, iterations: int) -> tuple[list[Row], float]:
+async def tail_latency(server: Server, rounds: int, sessions: int = 4, each: int = 10) -> Row:
+    """Per-call latency of `sessions` clients with `each` cell_insert calls in flight, all at
+    once, over `rounds` rounds."""
+    path = write_notebook(server.root, ["seed"], "tail.ipynb")
+
+    async def insert(mcp: LeanClient, source: str) -> float:
+        start = time.perf_counter()
+        await mcp.call("cell_insert", path=path, source=source)
+        return (time.perf_counter() - start) * 1000
+
+    samples: list[float] = []
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(LeanClient(server.mcp_url, server.headers))
+            for _ in range(sessions)
+        ]
+        for r in range(rounds + 1):  # round 0 opens the connections and the room: not counted
+            calls = [insert(mcp, f"{r}:{n}:{i}") for n, mcp in enumerate(clients)
+                     for i in range(each)]  # fmt: skip
+            latencies = await asyncio.gather(*calls)
+            if r:
+                samples += latencies
+    name = f"{sessions} sessions x {each} concurrent cell_insert"
+    target = TAIL_FACTOR * statistics.median(samples)
+    return Row(name, samples, target=target, on="p95", basis=f"{TAIL_FACTOR:g}x p50")
+
+
+async def run(server: Server, iterations: int) -> tuple[list[Row], list[Figure], float]:
     path = write_notebook(server.root, [f"x{i} = {i}" for i in range(100)], "bench.ipynb")
     rows = await tool_rows(server, iterations, path)
     rows += await collaboration_rows(server, iterations, path)
     rows += await execution_rows(server, iterations)
-    return rows, await concurrent_inserts(server)
-
-
-def print_rows(rows: list[Row]) -> int:
-    """Print the table; return how many targets were missed."""
-    missed = 0
-    print(f"{'':42} {'lean client':>17} {'server CPU':>11} {'FastMCP Client':>17}")
-    print(
-        f"{'measure':42} {'p50 ms':>8} {'p95 ms':>8} {'ms/request':>11} "
-        f"{'p50 ms':>8} {'p95 ms':>8}  target"
-    )
-    for row in rows:
-        p50 = statistics.median(row.lean)
-        line = f"{row.name:42} {p50:8.2f} {percentile(row.lean, 0.95):8.2f}"
-        line += f" {row.server_cpu_ms:11.2f}" if row.server_cpu_ms is not None else " " * 12
-        if row.fastmcp:
-            line += f" {statistics.median(row.fastmcp):8.2f} {percentile(row.fastmcp, 0.95):8.2f}"
-        else:
-            line += " " * 18
-        if row.target is not None:
-            ok = p50 <= row.target
-            missed += not ok
-            line += f"  p50 <= {row.target:g} ms: {'ok' if ok else 'MISSED'}"
-        print(line)
-    return missed
+    throughput = await concurrent_inserts(server)
+    rows.append(await tail_latency(server, rounds=max(3, iterations // 20)))
+    figures = await read_cost_figures(server)
+    scaled, memory, big = await size_rows(server, min(iterations, BIG_ITERATIONS))
+    rows += scaled
+    rows += await stall_rows(server, big)  # which ends with no autosave to come
+    rows += await workspace_rows(server, iterations)  # last: it changes what notebook_list lists
+    return rows, memory + figures, throughput
 
 
 def main() -> int:
@@ -321,11 +305,16 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home, running_server(Path(home)) as server:
-        rows, throughput = asyncio.run(run(server, args.iterations))
-        floor = asyncio.run(floor_rows(args.iterations))
+    with tempfile.TemporaryDirectory() as home, bench_server(Path(home)) as server:
+        rows, figures, throughput = asyncio.run(run(server, args.iterations))
+    floor = asyncio.run(floor_rows(args.iterations))
+    # After the warmed server has stopped, so that it takes no CPU from the fresh ones.
+    rows += cold_rows({row.name: row for row in rows})
     missed = print_rows(rows + floor)
-    print(f"{'8 clients x 25 concurrent inserts':42} {throughput:8.0f} cells/s (FastMCP Client)")
+    name = "8 clients x 25 concurrent inserts"
+    print(f"{name:{NAME_WIDTH}} {throughput:8.0f} cells/s (FastMCP Client)")
+    print()
+    missed += print_figures(figures)
     return 1 if missed and args.strict else 0
 
 
