@@ -360,14 +360,16 @@ class Rooms:
         room = self._rooms.get(room_id)
         if data.get("action") != "leave" or not isinstance(room, DocumentRoom):
             return
-        if not _cleaning(room) or self._opened.get(room_id, (None,))[0] is not room:
+        delay = self._ydoc.document_cleanup_delay  # None: rooms are never deleted
+        used = self._opened.get(room_id, (None,))[0] is room
+        if delay is None or not used or not _cleaning(room):
             return
         if room_id in self._in_use:
             _keep(room)
         elif has_unsaved_changes(room):
             _keep(room)
             left = time.monotonic()
-            await asyncio.sleep(self._ydoc.document_cleanup_delay)
+            await asyncio.sleep(delay)
             idle = self._last_used.get(room_id, left) <= left and room_id not in self._in_use
             if idle and self._rooms.get(room_id) is room:
                 await self.close(room_id)  # unless someone came back meanwhile

@@ -6,6 +6,7 @@ Every figure (operations, latencies, time to detect or exit, edits lost) is prin
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import signal
@@ -272,6 +273,14 @@ async def test_soak_sixteen_writers_and_a_person_lose_and_duplicate_nothing(
         f"soak: live {live_tally}; person's view equal: {seen == live}; "
         f"file equal: {saved == live} (file {ledger.tally(saved)})"
     )
+    stale = {
+        cell_id: {"expected": source, "live": dict(live).get(cell_id),
+                  "person": dict(seen).get(cell_id)}
+        for cell_id, source in ledger.expected.items()
+        if dict(live).get(cell_id, source) != source
+    }  # fmt: skip
+    if stale:  # what a failure needs to be understood: whose cells, and how far behind
+        report(f"soak: stale cells {json.dumps(dict(list(stale.items())[:5]), indent=1)}")
     assert writes > 0 and ledger.ops["person insert"] > 0
     assert live_tally == dict.fromkeys(live_tally, 0)
     assert len(live) == len(ledger.expected)
