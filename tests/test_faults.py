@@ -279,8 +279,12 @@ async def test_soak_sixteen_writers_and_a_person_lose_and_duplicate_nothing(
         for cell_id, source in ledger.expected.items()
         if dict(live).get(cell_id, source) != source
     }  # fmt: skip
-    if stale:  # what a failure needs to be understood: whose cells, and how far behind
+    present = dict(live)
+    lost = [c for c in ledger.expected if c not in present]
+    back = [c for c in ledger.deleted if c in present]
+    if stale or lost or back:  # what a failure needs to be understood: whose cells
         report(f"soak: stale cells {json.dumps(dict(list(stale.items())[:5]), indent=1)}")
+        report(f"soak: lost {lost[:10]}, resurrected {back[:10]}")
     assert writes > 0 and ledger.ops["person insert"] > 0
     assert live_tally == dict.fromkeys(live_tally, 0)
     assert len(live) == len(ledger.expected)
