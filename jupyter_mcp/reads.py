@@ -29,13 +29,12 @@ TEXT_TYPES = ("text/plain", "text/markdown", "text/latex")
 def notebook(
     nb: dict[str, Any], start: int, limit: int | None, outputs: Outputs, max_chars: int
 ) -> dict[str, Any]:
-    """The page of the notebook `nb` (nbformat, as cells.read gives it) from cell `start`,
+    """The page of the notebook `nb` (as cells.read gives it, whole or in part) from cell `start`,
     at most `limit` cells and `max_chars` characters (always at least one cell).
 
     With outputs "full" every cell is exactly as nbformat has it, plus its version; otherwise
     cells also carry their index, and outputs are summarised or left out."""
-    cells, first = nb["cells"], nb.get("first", 0)  # a page of the notebook holds fewer
-    count = nb.get("cell_count", len(cells))
+    cells, first, count = nb["cells"], nb["first"], nb["cell_count"]  # cells: from `first`
     if start < 0 or (start >= count and not (start == 0 and count == 0)):
         raise NotebookError(
             f"start {start} is out of range: the notebook has {count} cells "
